@@ -1,0 +1,84 @@
+# mplib — figures, tests and benchmarks.  `make help` lists the targets.
+#
+#   make figures                  every figure and table, full preset (the paper's scale)
+#   make figures PRESET=quick     the same in minutes
+#   make test                     unit tests + every notebook with the smoke preset
+#
+# A figure is built in three stages, one pattern rule:
+#   notebooks/<stem>.py --jupytext--> .ipynb --papermill(params/<preset>/<stem>.yaml)-->
+#   figures/<preset>/<stem>.{png,pdf,json} + the executed <stem>.ipynb
+# Outputs are written to a per-stem staging folder and moved into place only on success
+# (the JSON last), so `make -j2 figures` is safe and an interrupted build leaves no stale target.
+
+SHELL   := /bin/bash
+PRESET  ?= full
+PARAMS  ?= params/$(PRESET)
+OUT     ?= figures/$(PRESET)
+PYTHON  ?= python3
+VENV    := .venv
+PY      := $(VENV)/bin/python
+STAMP   := $(VENV)/stamp
+LIB     := $(shell find mplib -name '*.py' -o -name '*.mplstyle')
+STEMS   ?= $(basename $(notdir $(wildcard notebooks/*.py)))
+PYTEST_ARGS ?=
+
+.DEFAULT_GOAL := help
+.DELETE_ON_ERROR:
+.SECONDEXPANSION:
+.PHONY: help figures test lint bench clean clean-data venv
+
+help:  ## list the targets
+	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | \
+	  awk 'BEGIN {FS = ":.*## "}; {printf "  make %-12s %s\n", $$1, $$2}'
+	@echo "  variables: PRESET=smoke|quick|full (default full), PARAMS, OUT, STEMS"
+
+venv: $(STAMP)  ## create .venv (torch==2.13.0 CPU first, then mplib[dev])
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet torch==2.13.0
+	$(PY) -m pip install --quiet -e '.[dev]'
+	$(PY) -m ipykernel install --sys-prefix --name mplib --display-name "mplib (.venv)" >/dev/null
+	touch $@
+
+figures: $(STEMS:%=$(OUT)/%.json)  ## build every figure for PRESET=smoke|quick|full
+
+# Extra data prerequisites of single notebooks (hand-kept).
+-include notebooks/deps.mk
+
+$(OUT)/%.json: notebooks/%.py $$(wildcard $(PARAMS)/$$*.yaml) $(LIB) | $(STAMP)
+	@rm -rf $(OUT)/.$*.stage && mkdir -p $(OUT)/.$*.stage
+	@$(VENV)/bin/jupytext --quiet --to ipynb -o $(OUT)/.$*.stage/in.ipynb $<
+	@$(PY) -m mplib check-params $(OUT)/.$*.stage/in.ipynb $(filter %.yaml,$^)
+	@echo "papermill $* [$(PRESET)]"; start=$$(date +%s); \
+	MPLIB_FIGURES=$(abspath $(OUT)/.$*.stage) MPLBACKEND=Agg PYTHONWARNINGS=ignore \
+	  $(VENV)/bin/papermill --log-level WARNING --no-progress-bar -k mplib \
+	  $(addprefix -f ,$(filter %.yaml,$^)) -p preset $(PRESET) \
+	  $(OUT)/.$*.stage/in.ipynb $(OUT)/.$*.stage/$*.ipynb \
+	  && echo "done $* [$(PRESET)] in $$(( $$(date +%s) - start )) s"
+	@test -f $(OUT)/.$*.stage/$*.json || { echo "error: $< wrote no $*.json" >&2; exit 1; }
+	@rm $(OUT)/.$*.stage/in.ipynb
+	@find $(OUT)/.$*.stage -maxdepth 1 -type f ! -name '$*.json' -exec mv -f {} $(OUT)/ \;
+	@mv -f $(OUT)/.$*.stage/$*.json $@ && rm -rf $(OUT)/.$*.stage
+
+test: $(STAMP)  ## run the unit tests, then every notebook with the smoke preset
+	$(PY) -m pytest -n 2 $(PYTEST_ARGS)
+	$(MAKE) --no-print-directory -j2 figures PRESET=smoke
+	MPLIB_REQUIRE_SMOKE=1 $(PY) -m pytest tests/notebooks/test_outputs.py -q -p no:randomly
+
+lint: $(STAMP)  ## ruff over the package, notebooks, tests and benchmarks
+	$(VENV)/bin/ruff check .
+
+bench: $(STAMP)  ## run every benchmark (prints ratios against the anchors)
+	$(PY) -m pip install --quiet -e '.[dev,bench]'
+	@for f in benchmarks/bench_*.py; do echo "== $$f"; $(PY) $$f || exit 1; done
+
+clean:  ## remove built figures (not the cached data)
+	rm -rf figures/*/
+
+clean-data:  ## delete cached artefacts under data/ (asks first; YES=1 skips the question)
+	@if [ "$(YES)" != 1 ]; then \
+	  read -r -p "Delete everything under data/ (trained models, activations)? [y/N] " a; \
+	  [ "$$a" = y ] || [ "$$a" = Y ] || { echo "kept data/"; exit 0; }; fi; \
+	find data -mindepth 1 ! -name .gitkeep -delete && echo "data/ emptied"

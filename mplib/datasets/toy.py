@@ -1,0 +1,435 @@
+"""The synthetic hierarchy of the MP-SAE paper (Costa et al., 2025) and its variants.
+
+Three variants share one code path (spec ``mpsae.md`` § 2):
+
+``"mpsae"``
+    The paper's construction (``mpsae/MP-SAE``, ``tree.json``): 11 mutually exclusive
+    top-level nodes (three internal parents, p = 0.2 each; eight leaf parents, p = 0.05 each);
+    each internal parent has three exclusive read-out children (0.2 each) and a 0.4 "no child"
+    slot; every active magnitude ~ N(1.5, 0.25²); directions mixed inside each sibling group so
+    that every within-group pair has cosine ``within_level_cosine``, groups exactly orthogonal.
+``"table1"``
+    The MP-SAE tree with parent magnitudes N(1, 0.25²) and child magnitudes
+    N(child_mean, child_std²) (Table 1; negative draws are kept, as the paper's "-" cells warn).
+``"matryoshka"``
+    The original Matryoshka toy (``noanabeshima/matryoshka-saes``): top-level nodes independent
+    (internal parents 0.15, leaves 0.05), binary magnitudes, orthonormal directions whose norms
+    are jittered by 1 + 0.05·N(0, 1). We return unit directions and put the norm into the codes
+    (``X == codes @ features`` still holds), as the alignment metric of the paper does.
+
+Mixing (pseudo-code of spec § 2.7): with ``Q0`` the rows of an orthonormal basis, each member
+``i`` of a group ``G`` of size ``n`` becomes ``(1 - eps) Q0[i] + eps/(n-1) Σ_{j≠i} Q0[j]``, then
+unit-normalised. The within-group cosine is
+``c(eps, n) = [2(1-eps)eps/(n-1) + (n-2)eps²/(n-1)²] / [(1-eps)² + eps²/(n-1)]``; we invert it
+in closed form (:func:`mixing_epsilon`), so any cosine in [0, 1) is exact, not only the
+notebook's rounded table.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import torch
+
+from mplib.datasets.tree import Node, Tree
+from mplib.repro import torch_generator
+
+__all__ = [
+    "VARIANTS",
+    "HierarchicalToy",
+    "ToySpec",
+    "ToyStream",
+    "group_cosine",
+    "hierarchical_toy",
+    "mixing_epsilon",
+    "mpsae_tree",
+    "matryoshka_tree",
+]
+
+VARIANTS = ("mpsae", "matryoshka", "table1")
+
+
+def _leaf(p: float) -> Node:
+    return Node(p)
+
+
+def _internal(p: float) -> Node:
+    kids = (_leaf(0.2), _leaf(0.2), _leaf(0.2), Node(0.4, read_out=False))
+    return Node(p, exclusive_children=True, children=kids)
+
+
+def mpsae_tree() -> Tree:
+    """Return the 20-feature tree of the MP-SAE paper (``mpsae/MP-SAE`` ``tree.json``).
+
+    0-based feature indices: parents 0, 4, 8; their children 1–3, 5–7, 9–11; leaf parents
+    12–19 (the paper's figures label them 1-based).
+    """
+    top = [_internal(0.2) for _ in range(3)] + [_leaf(0.05) for _ in range(8)]
+    return Tree(Node(1.0, read_out=False, exclusive_children=True, children=tuple(top)))
+
+
+def matryoshka_tree() -> Tree:
+    """Return the tree of the original Matryoshka toy (independent top-level nodes)."""
+    top = [_internal(0.15) for _ in range(3)] + [_leaf(0.05) for _ in range(8)]
+    return Tree(Node(1.0, read_out=False, exclusive_children=False, children=tuple(top)))
+
+
+# ---------------------------------------------------------------------------------------------
+# within-group mixing
+
+
+def group_cosine(eps: float, n: int) -> float:
+    """Cosine between two members of a mixed group of size ``n`` (closed form, spec § 2.2)."""
+    if n < 2:
+        return 0.0
+    m = n - 1
+    num = 2 * (1 - eps) * eps / m + (n - 2) * eps**2 / m**2
+    return num / ((1 - eps) ** 2 + eps**2 / m)
+
+
+def mixing_epsilon(cosine: float, n: int) -> float:
+    """Mixing coefficient giving every pair of a size-``n`` group the cosine ``cosine``.
+
+    Inverts :func:`group_cosine` on ``[0, (n-1)/n)``, where it rises from 0 to 1: with
+    ``m = n - 1``, ``eps = m/(m+1) · (1 - sqrt((1 - c)/(c·m + 1)))``.
+
+    Examples
+    --------
+    >>> round(mixing_epsilon(0.9, 11), 6), round(9 / 11, 6)
+    (0.818182, 0.818182)
+    """
+    _check_cosine(cosine)
+    if n < 2:
+        return 0.0
+    m = n - 1
+    return m / (m + 1) * (1.0 - math.sqrt((1.0 - cosine) / (cosine * m + 1.0)))
+
+
+def _check_cosine(cosine: Any) -> None:
+    if isinstance(cosine, bool) or not isinstance(cosine, int | float | np.floating):
+        raise TypeError(f"within_level_cosine must be a float in [0, 1), got {cosine!r}")
+    if not 0.0 <= float(cosine) < 1.0:
+        raise ValueError(f"within_level_cosine must be in [0, 1), got {cosine}")
+
+
+# ---------------------------------------------------------------------------------------------
+# the specification of one toy
+
+
+@dataclasses.dataclass(frozen=True)
+class ToySpec:
+    """Everything that defines a synthetic-hierarchy distribution (validated).
+
+    Use :meth:`features` and :meth:`codes` to draw from it; :func:`hierarchical_toy` and
+    :class:`ToyStream` are built on them.
+    """
+
+    variant: str = "mpsae"
+    """One of ``"mpsae"``, ``"matryoshka"``, ``"table1"``."""
+    within_level_cosine: float | None = None
+    """Cosine inside each sibling group; None = the variant's default (0.1, 0, 0)."""
+    child_mean: float | None = None
+    """Mean child magnitude (``"table1"`` only; required there)."""
+    child_std: float | None = None
+    """Standard deviation of child magnitudes (``"table1"`` only; required there)."""
+
+    def __post_init__(self) -> None:
+        if self.variant not in VARIANTS:
+            raise ValueError(f"variant must be one of {VARIANTS}, got {self.variant!r}")
+        if self.within_level_cosine is None:
+            default = 0.1 if self.variant == "mpsae" else 0.0
+            object.__setattr__(self, "within_level_cosine", default)
+        _check_cosine(self.within_level_cosine)
+        if self.variant == "matryoshka" and self.within_level_cosine != 0:
+            raise ValueError(
+                "within_level_cosine must be 0 (or None) for variant='matryoshka': the original "
+                f"toy has orthonormal directions, got {self.within_level_cosine}"
+            )
+        if self.variant == "table1":
+            for name in ("child_mean", "child_std"):
+                v = getattr(self, name)
+                if v is None or isinstance(v, bool) or not isinstance(v, int | float):
+                    raise ValueError(f"{name} must be a number for variant='table1', got {v!r}")
+                if not math.isfinite(v):
+                    raise ValueError(f"{name} must be finite, got {v}")
+            if self.child_std < 0:
+                raise ValueError(f"child_std must be >= 0, got {self.child_std}")
+        elif self.child_mean is not None or self.child_std is not None:
+            raise ValueError(
+                f"child_mean and child_std apply only to variant='table1', not {self.variant!r}"
+            )
+
+    @functools.cached_property
+    def tree(self) -> Tree:
+        """The concept tree of this variant."""
+        return matryoshka_tree() if self.variant == "matryoshka" else mpsae_tree()
+
+    def epsilons(self) -> dict[int, float]:
+        """Mixing coefficient per group size (11 for the top level, 3 for sibling triples)."""
+        return {len(g): mixing_epsilon(self.within_level_cosine, len(g)) for g in self.tree.groups}
+
+    def features(self, generator: torch.Generator, dtype: torch.dtype = torch.float64):
+        """Draw the ground-truth directions.
+
+        Returns
+        -------
+        features : Tensor of shape (n_features, n_features)
+            Unit-norm rows.
+        norms : Tensor of shape (n_features,)
+            The original toy's row norms (ones except for ``"matryoshka"``).
+        """
+        tree = self.tree
+        n = tree.n_features
+        gauss = torch.randn(n, n, generator=generator, dtype=torch.float64)
+        q0 = torch.linalg.qr(gauss).Q.T.contiguous()  # rows orthonormal
+        feats = q0.clone()
+        for g in tree.groups:
+            if len(g) < 2:
+                continue
+            eps = mixing_epsilon(self.within_level_cosine, len(g))
+            idx = torch.as_tensor(g)
+            block = q0[idx]
+            total = block.sum(0, keepdim=True)
+            feats[idx] = (1 - eps) * block + eps / (len(g) - 1) * (total - block)
+        feats = feats / feats.norm(dim=1, keepdim=True)
+        if self.variant == "matryoshka":
+            norms = 1 + 0.05 * torch.randn(n, generator=generator, dtype=torch.float64)
+        else:
+            norms = torch.ones(n, dtype=torch.float64)
+        return feats.to(dtype), norms.to(dtype)
+
+    def codes(
+        self,
+        n: int,
+        generator: torch.Generator,
+        *,
+        norms: torch.Tensor | None = None,
+        binary: bool = False,
+        dtype: torch.dtype = torch.float64,
+    ) -> torch.Tensor:
+        """Draw codes: which features fire (:meth:`Tree.sample_active`), times magnitudes.
+
+        Parameters
+        ----------
+        n : int
+            Number of samples.
+        generator : torch.Generator
+        norms : Tensor of shape (n_features,), optional
+            Feature norms multiplied into the codes (the ``"matryoshka"`` jitter).
+        binary : bool, default=False
+            Skip the magnitude draw (the matching batch of the alignment metric).
+        dtype : torch.dtype, default=torch.float64
+
+        Returns
+        -------
+        Tensor of shape (n, n_features)
+        """
+        active = self.tree.sample_active(n, generator)
+        return self.magnitudes(active, generator, norms=norms, binary=binary, dtype=dtype)
+
+    def magnitudes(
+        self,
+        active: torch.Tensor,
+        generator: torch.Generator,
+        *,
+        norms: torch.Tensor | None = None,
+        binary: bool = False,
+        dtype: torch.dtype = torch.float64,
+    ) -> torch.Tensor:
+        """Turn an activity pattern (bool, (n, n_features)) into codes with this variant's law.
+
+        Magnitudes are drawn for the active entries only (row-major order): the same law as the
+        authors' dense draw, an order of magnitude faster.
+        """
+        if binary or self.variant == "matryoshka":
+            z = active.to(dtype)
+        else:
+            noise = torch.randn(int(active.sum()), generator=generator, dtype=dtype)
+            if self.variant == "mpsae":
+                mag = 1.5 + 0.25 * noise
+            else:  # table1: parents N(1, 0.25²), children N(child_mean, child_std²)
+                child = torch.as_tensor(self.tree.levels >= 1)[active.nonzero()[:, 1]]
+                mean = torch.where(child, self.child_mean, 1.0).to(dtype)
+                std = torch.where(child, self.child_std, 0.25).to(dtype)
+                mag = mean + std * noise
+            z = torch.zeros(active.shape, dtype=dtype).masked_scatter_(active, mag)
+        if norms is not None:
+            z = z * norms.to(dtype)
+        return z
+
+
+# ---------------------------------------------------------------------------------------------
+# one data set, and a training stream
+
+
+@dataclasses.dataclass(frozen=True)
+class HierarchicalToy:
+    """A sample of the synthetic hierarchy with its ground truth (``X == codes @ features``)."""
+
+    X: np.ndarray
+    """Signals, shape (n_samples, 20)."""
+    codes: np.ndarray
+    """Ground-truth codes (magnitudes, and norms for ``"matryoshka"``), (n_samples, 20)."""
+    features: np.ndarray
+    """Unit-norm ground-truth directions as rows, (20, 20)."""
+    active: np.ndarray
+    """Which features fire, bool (n_samples, 20)."""
+    levels: np.ndarray
+    """Level of each feature (0 top-level, 1 child), (20,)."""
+    parents: np.ndarray
+    """Parent feature of each feature (-1 for top-level), (20,)."""
+    feature_norms: np.ndarray
+    """Original row norms of the directions (ones except for ``"matryoshka"``), (20,)."""
+    epsilon: dict
+    """Mixing coefficient used per group size."""
+    spec: ToySpec
+    """The distribution sampled."""
+    tree: Tree
+    """The concept tree."""
+
+
+def hierarchical_toy(
+    n_samples: int,
+    within_level_cosine: float | None = None,
+    seed: int = 0,
+    variant: str = "mpsae",
+    child_mean: float | None = None,
+    child_std: float | None = None,
+) -> HierarchicalToy:
+    """Sample the synthetic hierarchy of the MP-SAE paper (vectorised, float64).
+
+    Parameters
+    ----------
+    n_samples : int
+        Number of signals (> 0).
+    within_level_cosine : float in [0, 1), default=None
+        Cosine between any two features of one sibling group. None means the variant's
+        default: 0.1 for ``"mpsae"`` (the paper's Fig. 4A setting), 0 for ``"table1"`` (our
+        choice; the paper does not state it) and ``"matryoshka"`` (orthonormal).
+    seed : int, default=0
+        Seeds the directions (drawn first) and then the samples.
+    variant : {"mpsae", "matryoshka", "table1"}, default="mpsae"
+        See the module docstring.
+    child_mean, child_std : float, optional
+        Child magnitude law N(child_mean, child_std²) (``"table1"`` only, required there).
+
+    Returns
+    -------
+    HierarchicalToy
+
+    Examples
+    --------
+    >>> toy = hierarchical_toy(1000, within_level_cosine=0.3, seed=0)
+    >>> toy.X.shape, bool(np.allclose(toy.X, toy.codes @ toy.features))
+    ((1000, 20), True)
+    """
+    if isinstance(n_samples, bool) or not isinstance(n_samples, int | np.integer):
+        raise TypeError(f"n_samples must be an int, got {type(n_samples).__name__}")
+    if n_samples <= 0:
+        raise ValueError(f"n_samples must be > 0, got {n_samples}")
+    spec = ToySpec(variant, within_level_cosine, child_mean, child_std)
+    gen = torch_generator(seed)
+    feats, norms = spec.features(gen)
+    tree = spec.tree
+    active = tree.sample_active(int(n_samples), gen)
+    codes = spec.magnitudes(active, gen, norms=norms)
+    X = codes @ feats
+    return HierarchicalToy(
+        X=X.numpy(),
+        codes=codes.numpy(),
+        features=feats.numpy(),
+        active=active.numpy(),
+        levels=tree.levels.copy(),
+        parents=tree.parents.copy(),
+        feature_norms=norms.numpy(),
+        epsilon=spec.epsilons(),
+        spec=spec,
+        tree=tree,
+    )
+
+
+class ToyStream:
+    """Fresh training batches for several runs at once, each with its own seed and basis.
+
+    Run ``m`` draws its directions and then all its batches from ``torch_generator(seeds[m])``
+    in blocks of ``chunk`` batches, so its data do not depend on which other runs share the
+    stream: a batched sweep and one-at-a-time training see identical data.
+
+    Parameters
+    ----------
+    spec : ToySpec
+    seeds : sequence of int
+        One seed per run.
+    batch_size : int, default=200
+    chunk : int, default=64
+        Batches drawn per refill (part of the stream's identity: keep it fixed).
+    dtype : torch.dtype, default=torch.float32
+    device : str or torch.device, default="cpu"
+
+    Attributes
+    ----------
+    features : Tensor of shape (n_runs, 20, 20)
+        Unit-norm ground-truth directions per run.
+    feature_norms : Tensor of shape (n_runs, 20)
+
+    Examples
+    --------
+    >>> stream = ToyStream(ToySpec("mpsae", 0.3), seeds=[0, 1], batch_size=8)
+    >>> next(stream).shape
+    torch.Size([2, 8, 20])
+    """
+
+    def __init__(
+        self,
+        spec: ToySpec,
+        seeds: Sequence[int],
+        *,
+        batch_size: int = 200,
+        chunk: int = 64,
+        dtype: torch.dtype = torch.float32,
+        device: Any = "cpu",
+    ):
+        if not isinstance(spec, ToySpec):
+            raise TypeError(f"spec must be a ToySpec, got {type(spec).__name__}")
+        seeds = list(seeds)
+        if not seeds:
+            raise ValueError("seeds must hold at least one seed")
+        for name, v in (("batch_size", batch_size), ("chunk", chunk)):
+            if isinstance(v, bool) or not isinstance(v, int) or v <= 0:
+                raise ValueError(f"{name} must be a positive int, got {v!r}")
+        self.spec, self.seeds = spec, seeds
+        self.batch_size, self.chunk, self.dtype, self.device = batch_size, chunk, dtype, device
+        self._gens = [torch_generator(s) for s in seeds]
+        pairs = [spec.features(g) for g in self._gens]
+        self.features = torch.stack([f for f, _ in pairs]).to(device=device, dtype=dtype)
+        self.feature_norms = torch.stack([n for _, n in pairs]).to(device=device, dtype=dtype)
+        self._norms64 = [n for _, n in pairs]
+        self._feats64 = [f for f, _ in pairs]
+        self._buffer: torch.Tensor | None = None
+        self._pos = 0
+
+    def __iter__(self) -> ToyStream:
+        return self
+
+    def _refill(self) -> None:
+        n = self.batch_size * self.chunk
+        xs = [
+            self.spec.codes(n, g, norms=nrm) @ f
+            for g, f, nrm in zip(self._gens, self._feats64, self._norms64)
+        ]
+        x = torch.stack(xs).to(device=self.device, dtype=self.dtype)
+        self._buffer = x.view(len(xs), self.chunk, self.batch_size, -1)
+        self._pos = 0
+
+    def __next__(self) -> torch.Tensor:
+        """Return the next batch, shape (n_runs, batch_size, 20)."""
+        if self._buffer is None or self._pos == self.chunk:
+            self._refill()
+        out = self._buffer[:, self._pos]
+        self._pos += 1
+        return out

@@ -1,0 +1,11 @@
+"""Plotting: the house style, figure sizes, ``save_figure`` and reusable panels.
+
+Panels take arrays and an ``Axes`` and return the ``Axes`` (or the artist); nothing here
+imports a compute module. :func:`save_figure` writes ``<stem>.png``, ``.pdf`` and, last,
+``<stem>.json`` into ``figures/<preset>/``.
+"""
+
+from mplib.plotting.core import FIGSIZE, save_figure, use_style
+from mplib.plotting.panels import gram_heatmap, group_boxes, tree_diagram
+
+__all__ = ["FIGSIZE", "gram_heatmap", "group_boxes", "save_figure", "tree_diagram", "use_style"]

@@ -1,0 +1,151 @@
+"""Reusable panels: arrays in, axes out."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+from matplotlib.patches import Rectangle
+
+__all__ = ["gram_heatmap", "group_boxes", "tree_diagram"]
+
+
+def gram_heatmap(
+    ax: Any,
+    matrix: np.ndarray,
+    *,
+    labels: Sequence[Any] | None = None,
+    title: str | None = None,
+    vmin: float = -1.0,
+    vmax: float = 1.0,
+    cmap: str = "RdBu_r",
+    annotate: bool = False,
+) -> Any:
+    """Draw a (signed) similarity matrix on one diverging scale, ``[vmin, vmax]``.
+
+    Parameters
+    ----------
+    ax : matplotlib.axes.Axes
+    matrix : ndarray of shape (n, m)
+    labels : sequence, optional
+        Tick labels for rows and columns (e.g. 1-based feature indices); every one is shown
+        when ``n <= 24``, else every fifth.
+    title : str, optional
+    vmin, vmax : float, default=-1, 1
+    cmap : str, default="RdBu_r"
+    annotate : bool, default=False
+        Print each value (for small matrices).
+
+    Returns
+    -------
+    matplotlib.image.AxesImage
+    """
+    matrix = np.asarray(matrix, dtype=float)
+    if matrix.ndim != 2:
+        raise ValueError(f"matrix must be 2-D, got shape {matrix.shape}")
+    im = ax.imshow(matrix, vmin=vmin, vmax=vmax, cmap=cmap, interpolation="nearest")
+    n, m = matrix.shape
+    if labels is not None:
+        step = 1 if max(n, m) <= 24 else 5
+        ax.set_xticks(range(0, m, step), [labels[i] for i in range(0, m, step)], fontsize=5,
+                      rotation=90)
+        ax.set_yticks(range(0, n, step), [labels[i] for i in range(0, n, step)], fontsize=5)
+        ax.tick_params(length=1.5, pad=1)
+    else:
+        ax.set_xticks([])
+        ax.set_yticks([])
+    if annotate:
+        for i in range(n):
+            for j in range(m):
+                ax.text(j, i, f"{matrix[i, j]:.2f}", ha="center", va="center", fontsize=4)
+    if title:
+        ax.set_title(title)
+    return im
+
+
+def group_boxes(ax: Any, groups: Sequence[Sequence[int]], **style: Any) -> Any:
+    """Outline diagonal blocks of a heatmap whose rows are ordered so groups are contiguous."""
+    kw = {"fill": False, "lw": 0.8, "ec": "k"} | style
+    for g in groups:
+        lo, hi = min(g), max(g)
+        if hi - lo + 1 != len(g):
+            raise ValueError(f"group {list(g)} is not contiguous in the heatmap's order")
+        ax.add_patch(Rectangle((lo - 0.5, lo - 0.5), len(g), len(g), **kw))
+    return ax
+
+
+def tree_diagram(
+    ax: Any,
+    parents: np.ndarray,
+    *,
+    labels: Sequence[str] | None = None,
+    node_probs: Sequence[float] | None = None,
+    root_label: str | None = "root",
+    colors: Sequence[Any] | None = None,
+) -> Any:
+    """Draw a concept tree given each feature's parent (-1 for top-level features).
+
+    Leaves are spaced evenly; a parent sits above the middle of its children.
+
+    Parameters
+    ----------
+    ax : matplotlib.axes.Axes
+    parents : ndarray of shape (n_features,)
+    labels : sequence of str, optional
+        Node labels (default: 1-based indices, as in the paper).
+    node_probs : sequence of float, optional
+        Printed under each node (e.g. marginal firing probabilities).
+    root_label : str or None, default="root"
+        Label of the implicit (non-read-out) root; None hides it.
+    colors : sequence, optional
+        Face colour per node.
+
+    Returns
+    -------
+    dict
+        ``{feature: (x, y)}`` positions.
+    """
+    parents = np.asarray(parents)
+    n = len(parents)
+    labels = list(labels) if labels is not None else [str(i + 1) for i in range(n)]
+    kids = {i: [j for j in range(n) if parents[j] == i] for i in [-1, *range(n)]}
+    depth = np.zeros(n, dtype=int)
+    for i in range(n):
+        p = parents[i]
+        while p >= 0:
+            depth[i] += 1
+            p = parents[p]
+    pos: dict[int, tuple[float, float]] = {}
+    cursor = [0.0]
+
+    def place(i: int) -> float:
+        if not kids[i]:
+            x = cursor[0]
+            cursor[0] += 1.0
+        else:
+            xs = [place(j) for j in kids[i]]
+            x = float(np.mean(xs))
+        if i >= 0:
+            pos[i] = (x, -float(depth[i]))
+        return x
+
+    root_x = place(-1)
+    root = (root_x, 1.0)
+    for i, (x, y) in pos.items():
+        px, py = pos[parents[i]] if parents[i] >= 0 else root
+        if parents[i] >= 0 or root_label is not None:
+            ax.plot([px, x], [py, y], color="0.6", lw=0.8, zorder=1)
+    if root_label is not None:
+        ax.scatter([root[0]], [root[1]], s=260, c="white", edgecolors="0.4", zorder=2)
+        ax.text(*root, root_label, ha="center", va="center", fontsize=6, zorder=3)
+    for i, (x, y) in pos.items():
+        fc = colors[i] if colors is not None else "white"
+        ax.scatter([x], [y], s=260, c=[fc], edgecolors="k", zorder=2)
+        ax.text(x, y, labels[i], ha="center", va="center", fontsize=7, zorder=3)
+        if node_probs is not None:
+            ax.text(x, y - 0.32, f"{node_probs[i]:.2f}", ha="center", va="top", fontsize=5.5)
+    ax.set_axis_off()
+    ax.set_ylim(-float(depth.max()) - 0.7, 1.4)
+    ax.set_xlim(-0.7, cursor[0] - 0.3)
+    return pos
