@@ -390,7 +390,9 @@ def declared_parameters(notebook: str | os.PathLike) -> dict[str, Any]:
         if current is not None:
             cells.append("\n".join(current))
     if len(cells) != 1:
-        raise ValueError(f"{path}: expected exactly one cell tagged 'parameters', found {len(cells)}")
+        raise ValueError(
+            f"{path}: expected exactly one cell tagged 'parameters', found {len(cells)}"
+        )
     out: dict[str, Any] = {}
     for node in ast.parse(cells[0]).body:
         if isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):

@@ -28,7 +28,6 @@ n_samples: int = 200_000  # samples for the realised L0 and frequencies (full: 1
 
 # %%
 import matplotlib.pyplot as plt
-import numpy as np
 
 import mplib
 from mplib.datasets import hierarchical_toy, mpsae_tree

@@ -139,7 +139,7 @@ class Tree:
                 levels[f] = levels[feature[anc]] + 1
         self.parents, self.levels = parents, levels
         groups = []
-        for i, node in enumerate(nodes):
+        for i in range(len(nodes)):
             kids = [feature[j] for j, p in enumerate(parent_node) if p == i and feature[j] >= 0]
             if kids:
                 groups.append(np.array(kids))
@@ -176,7 +176,9 @@ class Tree:
         return f"Tree(n_features={self.n_features}, levels={int(self.levels.max()) + 1})"
 
     # -- sampling ---------------------------------------------------------------------------
-    def sample_active(self, n: int, generator: torch.Generator, device: Any = "cpu") -> torch.Tensor:
+    def sample_active(
+        self, n: int, generator: torch.Generator, device: Any = "cpu"
+    ) -> torch.Tensor:
         """Draw which features are active, vectorised over samples.
 
         Parameters
@@ -252,7 +254,9 @@ def make_tree(
     branching = list(branching)
     depth = len(branching)
     if depth == 0 or any(isinstance(b, bool) or not isinstance(b, int) or b < 1 for b in branching):
-        raise ValueError(f"branching must be a non-empty sequence of positive ints, got {branching}")
+        raise ValueError(
+            f"branching must be a non-empty sequence of positive ints, got {branching}"
+        )
     probs = [active_prob] * depth if isinstance(active_prob, int | float) else list(active_prob)
     excl = [exclusive] * depth if isinstance(exclusive, bool) else list(exclusive)
     if len(probs) != depth:
