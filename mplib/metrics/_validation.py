@@ -93,7 +93,8 @@ def to_output(t: torch.Tensor) -> float | np.ndarray:
     t = t.detach()
     if t.ndim == 0:
         return t.item()
-    return t.cpu().numpy()
+    # contiguous(): an expanded (broadcast) result must not come back as a zero-stride view
+    return t.contiguous().cpu().numpy()
 
 
 def check_positive_int(value: Any, name: str, *, minimum: int = 1) -> int:

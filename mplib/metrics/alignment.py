@@ -59,6 +59,37 @@ class AlignmentResult:
     method: str
     """``"activations"`` or ``"cosine"``."""
 
+    def aligned_codes(self, codes: Any) -> np.ndarray:
+        """Reorder codes so that column ``i`` is the latent matched to feature ``i``.
+
+        Parameters
+        ----------
+        codes : array_like or Tensor of shape (..., n_samples, n_latents)
+            Codes of the aligned model(s), e.g. on the reference batch; leading dimensions
+            broadcast against the runs. Signs are applied (``"cosine"`` alignment).
+
+        Returns
+        -------
+        ndarray of shape (..., n_samples, n_features)
+        """
+        z = as_tensor(codes, "codes", min_ndim=2)
+        if z.shape[-1] != self.order.shape[-1]:
+            raise ValueError(
+                f"codes must have {self.order.shape[-1]} latents (columns), got shape "
+                f"{tuple(z.shape)}"
+            )
+        perm = torch.from_numpy(self.permutation).to(z.device)
+        signs = torch.from_numpy(self.signs).to(device=z.device, dtype=z.dtype)
+        try:
+            lead = torch.broadcast_shapes(z.shape[:-2], perm.shape[:-1])
+        except RuntimeError:
+            raise ValueError(
+                f"codes {tuple(z.shape)} do not fit the runs {self.permutation.shape[:-1]}"
+            ) from None
+        idx = perm[..., None, :].expand(lead + (z.shape[-2], perm.shape[-1]))
+        out = torch.gather(z.expand(lead + z.shape[-2:]), -1, idx)
+        return to_output(out * signs[..., None, :])
+
 
 def _column_max_scaled(a: torch.Tensor) -> torch.Tensor:
     # The authors divide by the column max; for their non-negative activations this is the

@@ -124,7 +124,8 @@ def babel_coselected(
     dictionary : array_like or Tensor of shape (..., n_atoms, n_features)
         Atoms as rows (scaled to unit norm here).
     codes : array_like or Tensor of shape (..., n_samples, n_atoms)
-        Codes of the inputs; leading dimensions must equal the dictionary's.
+        Codes of the inputs; leading dimensions broadcast against the dictionary's (e.g. one
+        dictionary, codes at several inference sparsities).
     r_max : int, default=None
         Largest order (at most ``n_atoms - 1``); None means the largest support size minus one
         (over all runs).
@@ -135,6 +136,11 @@ def babel_coselected(
     -------
     CoselectedBabel
 
+    Notes
+    -----
+    Cost ``O(n_samples · k² · (n_features + log k))`` for supports of size ``k``: subsample
+    the inputs for large evaluation sets.
+
     Examples
     --------
     >>> D = np.array([[1.0, 0.0], [0.6, 0.8], [0.0, 1.0]])
@@ -144,18 +150,20 @@ def babel_coselected(
     """
     D = _dictionary(dictionary)
     z = same_device(as_tensor(codes, "codes", min_ndim=2, float64=False), D)
-    if z.shape[-1] != D.shape[-2] or z.shape[:-2] != D.shape[:-2]:
+    try:
+        if z.shape[-1] != D.shape[-2]:
+            raise RuntimeError
+        lead = torch.broadcast_shapes(z.shape[:-2], D.shape[:-2])
+    except RuntimeError:
         raise ValueError(
-            f"codes must have shape (..., n_samples, {D.shape[-2]}) with the dictionary's "
-            f"leading dimensions {tuple(D.shape[:-2])}, got {tuple(z.shape)}"
-        )
+            f"codes must have shape (..., n_samples, {D.shape[-2]}) with leading dimensions "
+            f"that broadcast with the dictionary's {tuple(D.shape[:-2])}, got {tuple(z.shape)}"
+        ) from None
     selected = z.abs() > check_nonneg_float(tol, "tol")
-    size = selected.sum(dim=-1)
-    k = int(size.max())
+    k = int(selected.sum(dim=-1).max())
     r = _r_max(r_max, D.shape[-2] - 1) if r_max is not None else max(k - 1, 0)
-    lead = D.shape[:-2]
-    Df = D.reshape((-1,) + D.shape[-2:])
-    sel = selected.reshape((-1,) + selected.shape[-2:])
+    Df = D.expand(lead + D.shape[-2:]).reshape((-1,) + D.shape[-2:])
+    sel = selected.expand(lead + selected.shape[-2:]).reshape((-1,) + selected.shape[-2:])
     sums = torch.zeros(Df.shape[0], r, dtype=torch.float64, device=D.device)
     counts = torch.zeros(Df.shape[0], r, dtype=torch.int64, device=D.device)
     if r > 0:

@@ -9,7 +9,8 @@ in chunks of samples, so a large float16 set on the GPU is never copied whole.
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
+import functools
+from typing import Any, NamedTuple
 
 import numpy as np
 import torch
@@ -35,30 +36,78 @@ def _pair(X: Any, X_hat: Any) -> tuple[torch.Tensor, torch.Tensor, torch.Size]:
     return x, xh, batch_shape("X", x, "X_hat", xh)
 
 
-def _chunks(x: torch.Tensor, xh: torch.Tensor, batch: torch.Size):
+class _Sums(NamedTuple):
+    """Everything the metrics need, gathered in one pass over the samples."""
+
+    n: int
+    sse: torch.Tensor  # (batch,) Σ‖x − x̂‖²
+    sst_dim: torch.Tensor  # (x_lead,) Σ‖x − x̄‖², x̄ per dimension
+    sst_global: torch.Tensor  # (x_lead,) Σ‖x − x̄‖², x̄ the scalar mean
+    signal: torch.Tensor  # (x_lead,) Σ‖x‖²
+    ratio: torch.Tensor | None  # (batch,) Σ‖x − x̂‖²/‖x‖², None when a row of X is zero
+    batch: torch.Size
+
+
+def _sums(X: Any, X_hat: Any) -> _Sums:
+    x, xh, batch = _pair(X, X_hat)
     n, d = x.shape[-2:]
+    lead = x.shape[:-2]
+    zeros = functools.partial(torch.zeros, dtype=torch.float64, device=x.device)
+    # Shifting by a mean of the first rows keeps Σ(x − s)² − (Σ(x − s))²/n free of
+    # cancellation when the mean is large, so one pass is enough.
+    shift = x[..., : min(n, 1024), :].double().mean(dim=-2, keepdim=True)
+    s1, s2 = zeros(lead + (d,)), zeros(lead + (d,))
+    lo = torch.full(lead + (d,), torch.inf, dtype=torch.float64, device=x.device)
+    hi = -lo
+    sse, ratio, signal = zeros(batch), zeros(batch), zeros(lead)
+    zero_row = False
     step = chunk_rows(n, d * max(1, batch.numel()))
     for s in range(0, n, step):
-        yield x[..., s : s + step, :].double(), xh[..., s : s + step, :].double()
+        c, ch = x[..., s : s + step, :].double(), xh[..., s : s + step, :].double()
+        err = (c - ch).square().sum(dim=-1)  # (batch, rows)
+        rows = c.square().sum(dim=-1)  # (lead, rows)
+        centred = c - shift
+        s1, s2 = s1 + centred.sum(dim=-2), s2 + centred.square().sum(dim=-2)
+        lo, hi = torch.minimum(lo, c.amin(dim=-2)), torch.maximum(hi, c.amax(dim=-2))
+        sse, signal = sse + err.sum(dim=-1), signal + rows.sum(dim=-1)
+        zero_row = zero_row or bool((rows == 0).any())
+        if not zero_row:
+            ratio = ratio + (err / rows).sum(dim=-1)
+    constant = lo == hi  # exact test: a constant dimension has no variance at all
+    sst_each = torch.where(constant, 0.0, (s2 - s1.square() / n).clamp_min(0.0))
+    mean = shift.squeeze(-2) + s1 / n
+    spread = (mean - mean.mean(dim=-1, keepdim=True)).square().sum(dim=-1)
+    return _Sums(
+        n=n,
+        sse=sse,
+        sst_dim=sst_each.sum(dim=-1),
+        sst_global=sst_each.sum(dim=-1) + n * spread,
+        signal=signal,
+        ratio=None if zero_row else ratio,
+        batch=batch,
+    )
 
 
-def _sse_sst(X: Any, X_hat: Any, mean: str) -> tuple[torch.Tensor, torch.Tensor]:
+def _r2(sums: _Sums, mean: str) -> torch.Tensor:
     check_choice(mean, "mean", _MEANS)
-    x, xh, batch = _pair(X, X_hat)
-    n = x.shape[-2]
-    total = sum(c.sum(dim=-2) for c, _ in _chunks(x, x, x.shape[:-2]))
-    mu = total / n  # (..., d)
-    if mean == "global":
-        mu = mu.mean(dim=-1, keepdim=True)
-    mu = mu.unsqueeze(-2)
-    sse = torch.zeros(batch, dtype=torch.float64, device=x.device)
-    sst = torch.zeros(x.shape[:-2], dtype=torch.float64, device=x.device)
-    for c, ch in _chunks(x, xh, batch):
-        sse = sse + (c - ch).square().sum(dim=(-2, -1))
-        sst = sst + (c - mu).square().sum(dim=(-2, -1))
+    sst = sums.sst_dim if mean == "per_dim" else sums.sst_global
     if (sst == 0).any():
         raise ValueError("X has zero variance (every sample equal): R² is undefined")
-    return sse, sst.expand(batch)
+    return 1.0 - sums.sse / sst.expand(sums.batch)
+
+
+def _nmse(sums: _Sums, reduction: str) -> torch.Tensor:
+    check_choice(reduction, "reduction", _REDUCTIONS)
+    if reduction == "mean_ratio":
+        if sums.ratio is None:
+            raise ValueError(
+                "X has rows of zero norm: their normalised error is undefined; use "
+                "reduction='ratio_of_sums'"
+            )
+        return sums.ratio / sums.n
+    if (sums.signal == 0).any():
+        raise ValueError("X is all zero: the normalised error is undefined")
+    return sums.sse / sums.signal.expand(sums.batch)
 
 
 def r2_score(X: Any, X_hat: Any, *, mean: str = "per_dim") -> float | np.ndarray:
@@ -94,8 +143,8 @@ def r2_score(X: Any, X_hat: Any, *, mean: str = "per_dim") -> float | np.ndarray
     >>> r2_score(X, X), r2_score(X, np.broadcast_to(X.mean(0), X.shape))
     (1.0, 0.0)
     """
-    sse, sst = _sse_sst(X, X_hat, mean)
-    return to_output(1.0 - sse / sst)
+    check_choice(mean, "mean", _MEANS)
+    return to_output(_r2(_sums(X, X_hat), mean))
 
 
 def fvu(X: Any, X_hat: Any, *, mean: str = "per_dim") -> float | np.ndarray:
@@ -120,8 +169,8 @@ def fvu(X: Any, X_hat: Any, *, mean: str = "per_dim") -> float | np.ndarray:
     >>> fvu(X, np.zeros_like(X)) > 1
     True
     """
-    sse, sst = _sse_sst(X, X_hat, mean)
-    return to_output(sse / sst)
+    check_choice(mean, "mean", _MEANS)
+    return to_output(1.0 - _r2(_sums(X, X_hat), mean))
 
 
 def nmse(X: Any, X_hat: Any, *, reduction: str = "mean_ratio") -> float | np.ndarray:
@@ -156,25 +205,7 @@ def nmse(X: Any, X_hat: Any, *, reduction: str = "mean_ratio") -> float | np.nda
     0.0385
     """
     check_choice(reduction, "reduction", _REDUCTIONS)
-    x, xh, batch = _pair(X, X_hat)
-    err = torch.zeros(batch, dtype=torch.float64, device=x.device)
-    sig = torch.zeros(batch, dtype=torch.float64, device=x.device)
-    for c, ch in _chunks(x, xh, batch):
-        e, s = (c - ch).square().sum(dim=-1), c.square().sum(dim=-1)
-        if reduction == "mean_ratio":
-            if (s == 0).any():
-                raise ValueError(
-                    "X has rows of zero norm: their normalised error is undefined; use "
-                    "reduction='ratio_of_sums'"
-                )
-            err = err + (e / s).sum(dim=-1)
-        else:
-            err, sig = err + e.sum(dim=-1), sig + s.sum(dim=-1)
-    if reduction == "mean_ratio":
-        return to_output(err / x.shape[-2])
-    if (sig == 0).any():
-        raise ValueError("X is all zero: the normalised error is undefined")
-    return to_output(err / sig)
+    return to_output(_nmse(_sums(X, X_hat), reduction))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -188,7 +219,8 @@ class ReconstructionMetrics:
     fvu: float | np.ndarray
     """Fraction of variance unexplained, ``1 − r2``."""
     nmse: float | np.ndarray
-    """Mean over samples of ``‖x̂ − x‖² / ‖x‖²``."""
+    """Mean over samples of ``‖x̂ − x‖² / ‖x‖²``; NaN when ``X`` has a row of zero norm
+    (e.g. blank image patches), where only ``nmse_ratio_of_sums`` is defined."""
     nmse_ratio_of_sums: float | np.ndarray
     """``Σ‖x̂ − x‖² / Σ‖x‖²``."""
     sq_error: float | np.ndarray
@@ -215,16 +247,15 @@ def reconstruction_metrics(X: Any, X_hat: Any) -> ReconstructionMetrics:
     >>> reconstruction_metrics(X, X).r2
     1.0
     """
-    x, xh, batch = _pair(X, X_hat)
-    sq = torch.zeros(batch, dtype=torch.float64, device=x.device)
-    for c, ch in _chunks(x, xh, batch):
-        sq = sq + (c - ch).square().sum(dim=(-2, -1))
-    r2 = r2_score(x, xh)
+    sums = _sums(X, X_hat)
+    r2 = _r2(sums, "per_dim")
     return ReconstructionMetrics(
-        r2=r2,
-        r2_global=r2_score(x, xh, mean="global"),
-        fvu=1.0 - r2,
-        nmse=nmse(x, xh),
-        nmse_ratio_of_sums=nmse(x, xh, reduction="ratio_of_sums"),
-        sq_error=to_output(sq / x.shape[-2]),
+        r2=to_output(r2),
+        r2_global=to_output(_r2(sums, "global")),
+        fvu=to_output(1.0 - r2),
+        nmse=to_output(
+            _nmse(sums, "mean_ratio") if sums.ratio is not None else sums.sse * torch.nan
+        ),
+        nmse_ratio_of_sums=to_output(_nmse(sums, "ratio_of_sums")),
+        sq_error=to_output(sums.sse / sums.n),
     )

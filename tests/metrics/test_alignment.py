@@ -35,6 +35,7 @@ def test_activations_recover_a_permutation_up_to_scale(rng, toy, matching_batch)
     assert res.method == "activations"
     np.testing.assert_array_equal(res.permutation, inv)
     np.testing.assert_array_equal(Z[:, res.permutation] / scale[inv], T)
+    np.testing.assert_array_equal(res.aligned_codes(Z), Z[:, res.permutation])
     np.testing.assert_allclose(res.atoms, F, atol=1e-12)
     np.testing.assert_allclose(res.cosine, 1.0)
     np.testing.assert_allclose(res.gram, F @ F.T, atol=1e-12)
@@ -73,6 +74,8 @@ def test_cosine_method_is_sign_and_scale_invariant(rng, toy):
     assert res.method == "cosine"
     np.testing.assert_array_equal(res.permutation, np.argsort(perm))
     np.testing.assert_array_equal(res.signs, signs[np.argsort(perm)])
+    z = np.abs(np.random.default_rng(0).normal(size=(5, 20)))
+    np.testing.assert_array_equal(res.aligned_codes(z), z[:, res.permutation] * res.signs)
     np.testing.assert_allclose(res.atoms, F, atol=1e-12)
     np.testing.assert_allclose(res.cosine, 1.0)
 
@@ -105,9 +108,13 @@ def test_runs_each_recover_their_permutation(rng, device):
     for b in range(4):
         np.testing.assert_array_equal(res.permutation[b], np.argsort(perms[b]))
     np.testing.assert_allclose(res.atoms, F, atol=1e-12)
+    np.testing.assert_array_equal(res.aligned_codes(Z), T)
+    with pytest.raises(ValueError, match="codes"):
+        res.aligned_codes(Z[:2])
     # one truth shared by all runs broadcasts
     shared = hungarian_alignment(D[:, :, :], F[0], method="cosine")
     assert shared.permutation.shape == (4, 8)
+    assert shared.alignment.flags.c_contiguous and shared.similarity.flags.c_contiguous
 
 
 def test_dead_latents_do_not_break_alignment(toy, matching_batch):

@@ -120,8 +120,12 @@ def test_babel_coselected_runs(rng):
         one = babel_coselected(D[b], Z[b], r_max=r)
         np.testing.assert_allclose(res.babel[b], one.babel, rtol=1e-12)
         np.testing.assert_array_equal(res.n_inputs[b], one.n_inputs)
+    shared = babel_coselected(D[0], Z, r_max=r)  # one dictionary, two sets of codes
+    np.testing.assert_allclose(shared.babel[0], res.babel[0], rtol=1e-12)
     with pytest.raises(ValueError, match="codes"):
-        babel_coselected(D, Z[0])
+        babel_coselected(D, np.stack([Z[0]] * 3))
+    with pytest.raises(ValueError, match="codes"):
+        babel_coselected(D, Z[..., :5])
 
 
 def test_pairwise_cosines_exhaustive(rng):

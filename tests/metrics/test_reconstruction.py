@@ -127,3 +127,28 @@ def test_read_only_inputs_are_not_modified(data):
     r2_score(X, X_hat)
     nmse(X, X_hat)
     np.testing.assert_array_equal(X, before)
+
+
+def test_large_offset_keeps_precision(rng):
+    X = 1e6 + rng.normal(size=(500, 4))
+    X_hat = X + 0.5 * rng.normal(size=X.shape)
+    ref = sklearn.metrics.r2_score(X, X_hat, multioutput="variance_weighted")
+    assert r2_score(X, X_hat) == pytest.approx(ref, rel=1e-9)
+
+
+def test_zero_variance_is_detected_exactly():
+    X = np.full((7, 3), 0.1)  # a mean of 0.1s is not exactly 0.1 in floating point
+    with pytest.raises(ValueError, match="zero variance"):
+        r2_score(X, X + 1)
+    X[:, 0] = np.arange(7)  # one varying dimension: defined, constant ones add no variance
+    assert r2_score(X, X) == 1.0
+    Y = np.tile([0.0, 1.0], (4, 1))  # rows equal, entries not: only the global variant exists
+    assert r2_score(Y, np.full_like(Y, 0.5), mean="global") == pytest.approx(0.0)
+
+
+def test_bundle_with_blank_rows(data):
+    X, X_hat = data
+    X = X.copy()
+    X[0] = 0
+    m = reconstruction_metrics(X, X_hat)
+    assert np.isnan(m.nmse) and np.isfinite(m.nmse_ratio_of_sums) and np.isfinite(m.r2)
