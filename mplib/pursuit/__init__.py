@@ -1,5 +1,21 @@
-"""Pursuit solvers: MP, OMP, gradient pursuit and ACGP (batched torch; numpy references)."""
+"""Pursuit solvers: MP, OMP, gradient pursuit and ACGP (batched torch; numpy references).
+
+:func:`sparse_encode` is the entry point (numpy in → numpy out, torch in → torch out);
+:mod:`mplib.pursuit.reference` holds plain numpy versions, one signal at a time, that read like
+the papers; :func:`mp_loop` is the differentiable matching-pursuit kernel that the MP-SAE uses.
+"""
 
 from mplib.pursuit._mp import MPTrace, dense_codes, mp_loop
+from mplib.pursuit.api import PursuitResult, decode_sparse, sparse_encode
+from mplib.pursuit.nnls import NNLSResult, nnls
 
-__all__ = ["MPTrace", "dense_codes", "mp_loop"]
+__all__ = [
+    "MPTrace",
+    "NNLSResult",
+    "PursuitResult",
+    "decode_sparse",
+    "dense_codes",
+    "mp_loop",
+    "nnls",
+    "sparse_encode",
+]

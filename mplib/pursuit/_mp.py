@@ -61,12 +61,14 @@ def _argmax_chunked(
     best = idx = None
     for lo in range(0, n_atoms, chunk):
         hi = min(lo + chunk, n_atoms)
-        c = R @ D[..., lo:hi, :].transpose(-1, -2)
-        s = c.abs() if selection == "abs" else c
+        # Called under no_grad on detached inputs: the fresh product can be scored in place.
+        s = R @ D[..., lo:hi, :].transpose(-1, -2)
+        if selection == "abs":
+            s.abs_()
         if inv_norm is not None:
-            s = s * inv_norm[..., None, lo:hi]
+            s.mul_(inv_norm[..., None, lo:hi])
         if banned is not None:
-            s = s.masked_fill(banned[..., lo:hi], float("-inf"))
+            s.masked_fill_(banned[..., lo:hi], float("-inf"))
         val, arg = s.max(-1)  # first maximal index: ties go to the lowest atom index
         if best is None:
             best, idx = val, arg
@@ -90,6 +92,7 @@ def mp_loop(
     stop_on_unchanged_support: bool = False,
     min_score: torch.Tensor | float = 0.0,
     chunk_size: int | None = None,
+    stop_score: torch.Tensor | float | None = None,
 ) -> MPTrace:
     """Run batched matching pursuit; differentiable with respect to ``X`` and ``D``.
 
@@ -123,6 +126,10 @@ def mp_loop(
         Threshold of the ``"positive"`` stop (scale-relative thresholds are the caller's job).
     chunk_size : int, optional
         Atoms per correlation chunk (default: all atoms when ``B·N ≤ 2**24``).
+    stop_score : float or Tensor of shape (..., B), optional
+        Any selection: a signal stops once its best score is ``<= stop_score`` (nothing left
+        to explain; :func:`mplib.pursuit.sparse_encode` passes a scale-relative floor). None
+        (default) keeps the rules above only.
 
     Returns
     -------
@@ -164,6 +171,8 @@ def mp_loop(
             best, j = _argmax_chunked(Rd, D.detach(), selection, inv_norm, banned, chunk)
             if selection == "positive":
                 done = done | ~(best > min_score)
+            if stop_score is not None:
+                done = done | ~(best > stop_score)
             done = done | ~torch.isfinite(best)  # every atom banned or zero
             if bool(done.all()):
                 break

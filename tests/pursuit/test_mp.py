@@ -1,0 +1,114 @@
+"""Matching pursuit through sparse_encode and the shared kernel mp_loop."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from pursuit_problems import unit_dictionary
+
+from mplib.pursuit import dense_codes, mp_loop, sparse_encode
+from mplib.pursuit import reference as ref
+
+
+@pytest.mark.parametrize("positive", [False, True])
+@pytest.mark.parametrize("normalize", [False, True])
+def test_matches_reference(positive, normalize):
+    rng = np.random.default_rng(0)
+    D = rng.standard_normal((40, 12)) * rng.uniform(0.3, 2.0, (40, 1))
+    X = rng.standard_normal((25, 12))
+    res = sparse_encode(X, D, algorithm="mp", n_nonzero_coefs=15, positive=positive,
+                        normalize=normalize)
+    for i, x in enumerate(X):
+        r = ref.matching_pursuit(x, D, 15, positive=positive, normalize=normalize)
+        np.testing.assert_allclose(res.codes[i], r.codes, rtol=1e-10, atol=1e-12)
+        assert res.n_iter[i] == r.n_iter
+    np.testing.assert_allclose(res.residual, X - res.codes @ D, atol=1e-12)
+
+
+def test_unit_atoms_energy_drops_by_a_squared():
+    """Spec §6: with unit atoms, ‖r_k‖² = ‖r_{k−1}‖² − a_k² exactly (up to rounding)."""
+    D = unit_dictionary(1, 50, 16)
+    X = np.random.default_rng(2).standard_normal((20, 16))
+    trace = mp_loop(torch.tensor(X), torch.tensor(D), n_steps=1)
+    res = sparse_encode(X, D, algorithm="mp", n_nonzero_coefs=12, return_path=True)
+    err = ((X[None] - res.path @ D) ** 2).sum(-1)  # (steps, B)
+    err = np.concatenate([(X**2).sum(1)[None], err])
+    a = np.diff(np.concatenate([np.zeros((1, 20, 50)), res.path]), axis=0)
+    a2 = (a**2).sum(-1)  # one nonzero per step
+    np.testing.assert_allclose(err[:-1] - err[1:], a2, rtol=1e-9, atol=1e-12)
+    assert (np.diff(err, axis=0) <= 1e-12).all()
+    np.testing.assert_allclose(trace.values[:, 0].numpy() ** 2, a2[0], rtol=1e-12)
+
+
+def test_reselection_accumulates():
+    """Classical MP picks an atom again; its coefficients add up."""
+    D = np.array([[1.0, 0.0], [np.cos(0.3), np.sin(0.3)]])
+    X = np.array([[0.2, 1.0]])
+    res = sparse_encode(X, D, algorithm="mp", n_nonzero_coefs=2, return_sparse=True)
+    assert res.n_iter[0] == 2
+    many = sparse_encode(X, D, algorithm="mp", n_nonzero_coefs=2)
+    trace = mp_loop(torch.tensor(X), torch.tensor(D), n_steps=30)
+    assert len(set(trace.indices[0].tolist())) == 2 and trace.n_iter[0] == 30
+    assert (np.abs(many.codes) > 0).sum() <= 2
+
+
+def test_positive_codes_and_stop():
+    D = unit_dictionary(3, 30, 10)
+    X = np.random.default_rng(4).standard_normal((40, 10))
+    res = sparse_encode(X, D, algorithm="mp", n_nonzero_coefs=20, positive=True)
+    assert (res.codes >= 0).all()
+    # A signal anti-correlated with every atom gets no atom at all.
+    D2 = np.abs(unit_dictionary(5, 10, 6))
+    x = -np.ones((1, 6))
+    r2 = sparse_encode(x, D2, algorithm="mp", n_nonzero_coefs=3, positive=True)
+    assert r2.n_iter[0] == 0 and (r2.codes == 0).all()
+
+
+def test_tol_and_zero_signal():
+    D = unit_dictionary(6, 30, 10)
+    X = np.random.default_rng(7).standard_normal((5, 10))
+    X[1] = 0
+    res = sparse_encode(X, D, algorithm="mp", n_nonzero_coefs=30, tol=0.5)
+    r2 = (res.residual**2).sum(1)
+    assert (r2 <= 0.5).all() and res.n_iter[1] == 0 and (res.codes[1] == 0).all()
+
+
+def test_mp_loop_stop_score_is_opt_in():
+    """The new stop_score keyword leaves mp_loop's default behaviour unchanged."""
+    D = torch.tensor(unit_dictionary(8, 20, 6))
+    X = torch.zeros(3, 6, dtype=torch.float64)
+    X[0, 0] = 1.0
+    plain = mp_loop(X, D, n_steps=4)
+    assert plain.n_iter.tolist() == [4, 4, 4]  # zero signals still take (zero) steps
+    stop = mp_loop(X, D, n_steps=4, stop_score=torch.tensor([0.0, 0.0, 0.0]))
+    assert stop.n_iter.tolist() == [4, 0, 0]
+    assert torch.equal(stop.values[0], plain.values[0])
+
+
+def test_mp_loop_autograd_and_leading_dims():
+    """MP-SAE contract: leading batch dims broadcast; gradients flow to X and D."""
+    g = torch.Generator().manual_seed(0)
+    D = torch.randn(2, 15, 8, generator=g, dtype=torch.float64, requires_grad=True)
+    X = torch.randn(5, 8, generator=g, dtype=torch.float64, requires_grad=True)
+    tr = mp_loop(X, D, n_steps=3)
+    assert tr.indices.shape == (2, 5, 3) and tr.residual.shape == (2, 5, 8)
+    codes = dense_codes(tr.indices, tr.values, 15)
+    (codes.sum() + tr.residual.pow(2).sum()).backward()
+    assert X.grad is not None and D.grad is not None
+    assert torch.isfinite(X.grad).all() and torch.isfinite(D.grad).all()
+    # gradcheck on a tiny problem (the selection is locally constant)
+    Xs = X.detach()[:2].clone().requires_grad_(True)
+    Ds = D.detach()[0].clone().requires_grad_(True)
+    assert torch.autograd.gradcheck(
+        lambda x, d: mp_loop(x, d, n_steps=2).values, (Xs, Ds), eps=1e-6, atol=1e-6
+    )
+
+
+def test_mp_loop_chunking_invariance():
+    D = torch.tensor(unit_dictionary(9, 100, 12))
+    X = torch.tensor(np.random.default_rng(10).standard_normal((7, 12)))
+    a = mp_loop(X, D, n_steps=6)
+    b = mp_loop(X, D, n_steps=6, chunk_size=9)
+    assert torch.equal(a.indices, b.indices)
+    torch.testing.assert_close(a.values, b.values, rtol=1e-13, atol=1e-14)
