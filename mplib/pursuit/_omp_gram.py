@@ -1,26 +1,29 @@
 """Batched orthogonal matching pursuit in Gram space (torch kernel, no autograd).
 
 The loop never touches d-dimensional vectors: it needs the Gram matrix ``G = D Dᵀ`` and the
-initial correlations ``α⁰ = X Dᵀ`` only. We use the inverse-Cholesky ("v0") scheme of spec
-§1.2(c) after measuring it against Batch-OMP's triangular solves (see ``benchmarks/``): per
+initial correlations ``α⁰ = X Dᵀ`` only. It follows the inverse-Cholesky ("v0") scheme of
+spec §1.2(c), which measured faster here than Batch-OMP's per-step triangular solves: per
 signal it keeps ``U`` (k × N), the inner products of every atom with the orthonormalized
-selected atoms q₁ … q_k, and ``F`` (k × k) with ``q = F D_Λ``. Adding atom j::
+selected atoms q₁ … q_k. Adding atom j::
 
-    w   = U[:, j]                        # <q_i, d_j>
-    ρ   = sqrt(G_jj − ‖w‖²)              # stop the signal if ρ² <= eps·G_jj (dependent atom)
+    w   = U[:, j]                        # <q_i, d_j>: the new row of the Cholesky factor L
+    ρ²  = G_jj − ‖w‖²                    # stop the signal if ρ² <= eps·G_jj (dependent atom)
     U_k = (G_j − wᵀU) / ρ                # one batched matrix-vector product, O(N·k)
-    a_k = α_j / ρ                        # <q_k, x>
-    α  ←  α − a_k U_k                    # correlations of the new residual
-    F_k = (e_k − wᵀF) / ρ
-    ‖r‖² ← ‖r‖² − a_k²
+    α  ←  α − (α_j / ρ) U_k              # correlations of the new residual
 
-and the coefficients after any step are ``γ = Fᵀ a`` (so the path is cheap).
+Only ``L`` (the rows ``w`` and ``ρ``) is kept per step; the coefficients are solved once at the
+end, exactly as scikit-learn does (``L Lᵀ γ = α⁰_Λ``), which also gives the whole path.
 
 Semantics follow scikit-learn's ``orthogonal_mp_gram``: selection by the raw ``|α|`` (ties to
-the lowest index), a selected atom is never selected again, ``tol`` is checked after each step
-on ``|‖x‖² − Σ a²|``, and a signal stops early (``early_stop``) when the best correlation is
+the lowest index); a selected atom is never selected again; ``tol`` is tested after each step
+on ``|‖x‖² − γᵀα⁰_Λ|``; a signal stops early (``early_stop``) when its best correlation is
 negligible (``α_j² <= eps·max(α⁰²)``, the scale-free form of scikit-learn's ``α_j² < eps``) or
-the chosen atom is linearly dependent on the selected ones.
+the chosen atom depends linearly on the selected ones.
+
+Speed (CPU): the O(N·k) product dominates and is memory-bound, so signals run in chunks whose
+``U`` stays in cache, and chunks run in parallel worker threads (one intra-op thread each)
+rather than splitting every small operation across threads. Signals that finish early are
+compacted out of their chunk.
 
 References: Rubinstein, Zibulevsky & Elad, "Efficient implementation of the K-SVD algorithm
 using batch orthogonal matching pursuit", Technion CS report, 2008; Zhu et al., Electronics
@@ -29,6 +32,8 @@ using batch orthogonal matching pursuit", Technion CS report, 2008; Zhu et al., 
 
 from __future__ import annotations
 
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from typing import NamedTuple
 
 import torch
@@ -36,10 +41,12 @@ from torch import Tensor
 
 __all__ = ["GramOMPOut", "omp_gram"]
 
-#: Working-set target per chunk of signals (bytes of ``U``): small enough to stay in cache
-#: on CPU, large enough to amortize per-step dispatch.
-_CPU_CHUNK_BYTES = 8 * 2**20
-_GPU_CHUNK_BYTES = 1 * 2**30
+#: Bytes of ``U`` per chunk: on CPU small enough to stay in the last-level cache (with one
+#: chunk per worker), on GPU large enough to fill the device.
+_CPU_CHUNK_BYTES = 12 * 2**20
+_GPU_CHUNK_BYTES = 2**30
+#: Initial step capacity of ``U`` when the budget is large (tol runs): grown on demand.
+_FIRST_CAPACITY = 64
 
 
 class GramOMPOut(NamedTuple):
@@ -59,12 +66,6 @@ class GramOMPOut(NamedTuple):
     correlation, or an atom dependent on the selected ones); the caller warns."""
 
 
-def _chunk_size(n_signals: int, n_steps: int, n_atoms: int, G: Tensor) -> int:
-    budget = _GPU_CHUNK_BYTES if G.device.type == "cuda" else _CPU_CHUNK_BYTES
-    per_signal = max(1, n_steps) * n_atoms * G.element_size()
-    return max(1, min(n_signals, budget // per_signal))
-
-
 def omp_gram(
     G: Tensor,
     alpha0: Tensor,
@@ -74,6 +75,7 @@ def omp_gram(
     norms_squared: Tensor | None = None,
     return_path: bool = False,
     chunk_size: int | None = None,
+    n_workers: int | None = None,
 ) -> GramOMPOut:
     """Run orthogonal matching pursuit for a batch of signals from ``G`` and ``α⁰`` only.
 
@@ -86,8 +88,8 @@ def omp_gram(
     alpha0 : Tensor of shape (B, N)
         Initial correlations ``X Dᵀ``; cast to ``G``'s dtype.
     n_nonzero_coefs : Tensor of shape (B,), int64
-        Atom budget per signal (``<= N``). It caps the atoms also when ``tol`` is given: pass
-        ``N`` for scikit-learn's "``tol`` overrides ``n_nonzero_coefs``".
+        Atom budget per signal (clipped to ``[0, N]``). It caps the atoms also when ``tol`` is
+        given: pass ``N`` for scikit-learn's "``tol`` overrides ``n_nonzero_coefs``".
     tol : Tensor of shape (B,), optional
         Stop a signal once its squared residual norm is ``<= tol`` (tested after each step,
         as scikit-learn does). Needs ``norms_squared``.
@@ -96,8 +98,11 @@ def omp_gram(
     return_path : bool, default=False
         Also return the coefficients after every step.
     chunk_size : int, optional
-        Signals per chunk (default: a working set of ~8 MB on CPU, ~1 GB on GPU). Results do
-        not depend on it.
+        Signals per chunk (default: ``U`` of ~12 MB on CPU, ~1 GB on GPU).
+    n_workers : int, optional
+        CPU worker threads, each running whole chunks with one intra-op thread (default:
+        ``torch.get_num_threads()``; always 1 on GPU). Results depend on neither this nor
+        ``chunk_size``.
 
     Returns
     -------
@@ -107,136 +112,238 @@ def omp_gram(
         raise ValueError("tol needs norms_squared (the squared norm of every signal)")
     n_signals, n_atoms = alpha0.shape
     dev, dt = G.device, G.dtype
-    alpha0 = alpha0.to(dt)
     budget = n_nonzero_coefs.to(device=dev, dtype=torch.long).clamp(0, n_atoms)
     max_steps = int(budget.max()) if n_signals else 0
-    c = chunk_size or _chunk_size(n_signals, max_steps, n_atoms, G)
+    cpu = dev.type == "cpu"
+    workers = max(1, n_workers or torch.get_num_threads()) if cpu else 1
+    cap = min(max_steps, _FIRST_CAPACITY) if tol is not None else max_steps
+    per_signal = max(1, cap) * max(1, n_atoms) * G.element_size()
+    c = chunk_size or max(1, (_CPU_CHUNK_BYTES if cpu else _GPU_CHUNK_BYTES) // per_signal)
+    c = max(1, min(c, -(-n_signals // workers) if n_signals else 1))
 
-    coef = torch.zeros(n_signals, n_atoms, dtype=dt, device=dev)
-    n_iter = torch.zeros(n_signals, dtype=torch.long, device=dev)
-    energy = None if norms_squared is None else norms_squared.to(device=dev, dtype=dt).clone()
-    tol_t = None if tol is None else tol.to(device=dev, dtype=dt)
-    paths: list[Tensor] = []
-    early = False
+    out = _Sink(n_signals, n_atoms, dt, dev, norms_squared is not None, return_path)
     with torch.no_grad():
         gdiag = G.diagonal().clone()
-        for lo in range(0, n_signals, c):
+        norms = None if norms_squared is None else norms_squared.to(device=dev, dtype=dt)
+        tol_t = None if tol is None else tol.to(device=dev, dtype=dt)
+
+        def run(lo: int) -> None:
             hi = min(lo + c, n_signals)
-            out = _omp_chunk(
-                G,
-                gdiag,
-                alpha0[lo:hi],
-                budget[lo:hi],
+            _Chunk(G, gdiag, alpha0[lo:hi], budget[lo:hi], lo, cap).run(
                 None if tol_t is None else tol_t[lo:hi],
-                None if energy is None else energy[lo:hi],
-                max_steps,
-                return_path,
+                None if norms is None else norms[lo:hi],
+                out,
             )
-            coef[lo:hi], n_iter[lo:hi] = out[0], out[1]
-            if energy is not None:
-                energy[lo:hi] = out[2]
-            if return_path:
-                paths.append(out[3])
-            early = early or out[4]
-    path = None
-    if return_path:
-        n_steps = int(n_iter.max()) if n_signals else 0
-        path = torch.empty(n_steps, n_signals, n_atoms, dtype=dt, device=dev)
-        lo = 0
-        for p in paths:
-            hi = lo + p.shape[1]
-            m = min(p.shape[0], n_steps)
-            path[:m, lo:hi] = p[:m]
-            if m < n_steps:  # this chunk finished earlier: repeat its final solution
-                path[m:, lo:hi] = coef[lo:hi]
-            lo = hi
-    return GramOMPOut(coef, n_iter, path, energy, bool(early))
 
-
-def _omp_chunk(
-    G: Tensor,
-    gdiag: Tensor,
-    alpha0: Tensor,
-    budget: Tensor,
-    tol: Tensor | None,
-    energy: Tensor | None,
-    max_steps: int,
-    return_path: bool,
-) -> tuple[Tensor, Tensor, Tensor | None, Tensor | None, bool]:
-    """One chunk of signals; returns (coef, n_iter, energy, path, early_stop)."""
-    c, n_atoms = alpha0.shape
-    dev, dt = G.device, G.dtype
-    eps = torch.finfo(dt).eps
-    U = torch.empty(c, max_steps, n_atoms, dtype=dt, device=dev)
-    F = torch.zeros(c, max_steps, max_steps, dtype=dt, device=dev)
-    A = torch.zeros(c, max_steps, dtype=dt, device=dev)
-    support = torch.zeros(c, max_steps, dtype=torch.long, device=dev)
-    alpha = alpha0.clone()
-    # Negligible-correlation threshold, relative to each signal's largest initial correlation.
-    thr = eps * alpha0.square().amax(1) if n_atoms else alpha0.new_zeros(c)
-    # Zero atoms can never be selected (their column of G is zero).
-    banned = (gdiag <= 0).expand(c, n_atoms).clone()
-    n_iter = torch.zeros(c, dtype=torch.long, device=dev)
-    done = budget <= 0
-    early = torch.zeros(c, dtype=torch.bool, device=dev)
-    energy = None if energy is None else energy.clone()
-    zero = torch.zeros((), dtype=dt, device=dev)
-    one = torch.ones((), dtype=dt, device=dev)
-    n_steps = 0
-    for k in range(max_steps):
-        if bool(done.all()):
-            break
-        n_steps = k + 1
-        score = alpha.abs().masked_fill_(banned, float("-inf"))
-        best, j = score.max(1)  # first maximal index: ties go to the lowest atom index
-        aj = alpha.gather(1, j[:, None]).squeeze(1)
-        gjj = gdiag[j]
-        if k:
-            w = U[:, :k, :].gather(2, j.view(c, 1, 1).expand(c, k, 1)).squeeze(2)
-            rho2 = gjj - w.square().sum(1)
+        starts = range(0, n_signals, c)
+        if cpu and starts:
+            _run_threads(run, starts, min(workers, len(starts)))
         else:
-            w = None
-            rho2 = gjj.clone()
-        stuck = ~torch.isfinite(best) | (aj.square() <= thr) | (rho2 <= eps * gjj)
-        stuck &= ~done
-        early |= stuck
-        done = done | stuck
-        live = ~done
-        rho = torch.where(live, rho2, one).sqrt()
-        gj = G.index_select(0, j)
-        if k:
-            u = torch.baddbmm(gj.unsqueeze(1), w.unsqueeze(1), U[:, :k, :], alpha=-1).squeeze(1)
-            F[:, k, :k] = torch.bmm(w.unsqueeze(1), F[:, :k, :k]).squeeze(1).neg_()
-        else:
-            u = gj
-        inv_rho = rho.reciprocal()
-        u.mul_(inv_rho[:, None])
-        U[:, k, :] = u
-        F[:, k, : k + 1] *= inv_rho[:, None]
-        F[:, k, k] = inv_rho
-        ak = torch.where(live, aj * inv_rho, zero)
-        A[:, k] = ak
-        alpha.addcmul_(u, ak[:, None], value=-1)
-        support[:, k] = j
-        banned.scatter_(1, j[:, None], True)
-        n_iter += live.long()
-        if energy is not None:
-            energy = torch.where(live, energy - ak.square(), energy)
-            if tol is not None:
-                done = done | (live & (energy.abs() <= tol))
-        done = done | (n_iter >= budget)
+            for lo in starts:
+                run(lo)
+    return out.result()
 
-    S = n_steps
-    # γ after step k, in support-slot coordinates: Σ_{i<=k} a_i F[i, :] (dead slots are 0).
-    partial = F[:, :S, :S] * A[:, :S, None]
-    idx = support[:, :S]
-    path = None
-    if return_path:
-        steps = partial.cumsum(1)  # (c, S, S)
-        gamma = steps[:, -1] if S else partial.sum(1)  # bitwise the path's last slice
-        path = torch.zeros(S, c, n_atoms, dtype=dt, device=dev)
-        path.scatter_add_(2, idx.unsqueeze(0).expand(S, c, S), steps.transpose(0, 1))
-    else:
-        gamma = partial.sum(1)
-    coef = torch.zeros(c, n_atoms, dtype=dt, device=dev).scatter_add_(1, idx, gamma)
-    return coef, n_iter, energy, path, bool(early.any())
+
+def _run_threads(run, starts, workers: int) -> None:
+    """Run chunks on worker threads with one intra-op thread each.
+
+    The chunks' operations are small (cache-sized), so splitting each of them across threads
+    costs more in synchronization than it gains, and collapses when the cores are shared.
+    """
+    outer = torch.get_num_threads()
+    lock = threading.Lock()
+    todo = iter(starts)
+
+    def worker() -> None:
+        # Thread-local under OpenMP: the caller's own thread keeps its setting.
+        torch.set_num_threads(1)
+        try:
+            while True:
+                with lock:
+                    lo = next(todo, None)
+                if lo is None:
+                    return
+                run(lo)
+        finally:
+            torch.set_num_threads(outer)  # restore the default that new threads inherit
+
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        for f in [pool.submit(worker) for _ in range(workers)]:
+            f.result()
+
+
+class _Sink:
+    """Output buffers; chunks write disjoint rows (safe across worker threads)."""
+
+    def __init__(self, n_signals, n_atoms, dt, dev, want_energy, want_path):
+        self.coef = torch.zeros(n_signals, n_atoms, dtype=dt, device=dev)
+        self.n_iter = torch.zeros(n_signals, dtype=torch.long, device=dev)
+        self.energy = torch.zeros(n_signals, dtype=dt, device=dev) if want_energy else None
+        self.pieces: list[tuple[Tensor, Tensor]] | None = [] if want_path else None
+        self.early = False
+
+    def result(self) -> GramOMPOut:
+        path = None
+        if self.pieces is not None:
+            n_signals, n_atoms = self.coef.shape
+            n_steps = int(self.n_iter.max()) if n_signals else 0
+            path = self.coef.unsqueeze(0).repeat(n_steps, 1, 1)
+            for rows, piece in self.pieces:
+                m = min(piece.shape[0], n_steps)
+                path[:m, rows] = piece[:m]
+        return GramOMPOut(self.coef, self.n_iter, path, self.energy, self.early)
+
+
+class _Chunk:
+    """State of one chunk of signals; rows are compacted out as they finish."""
+
+    def __init__(self, G, gdiag, alpha0, budget, offset, cap):
+        c, n_atoms = alpha0.shape
+        self.G, self.gdiag = G, gdiag
+        dev, dt = G.device, G.dtype
+        self.eps = torch.finfo(dt).eps
+        self.alpha0 = alpha0.to(dt)
+        self.alpha = self.alpha0.clone()
+        self.rows = torch.arange(offset, offset + c, device=dev)
+        self.stop_at = budget.clone()  # first step a signal does not take
+        self.max_stop = int(budget.max())
+        # |α_j| below this is numerical noise: the signal is exhausted.
+        self.noise = self.alpha0.abs().amax(1) * self.eps**0.5 if n_atoms else alpha0.new_zeros(c)
+        self.U = torch.empty(max(1, min(cap, self.max_stop)), c, n_atoms, dtype=dt, device=dev)
+        self.support: list[Tensor] = []  # j per step, (c,)
+        self.wrows: list[Tensor] = []  # w per step, (k, c, 1)
+        self.rho2: list[Tensor] = []  # ρ² per step, (c,)
+        self.energy: Tensor | None = None
+        self.early = False
+        # Steps after which some signal's budget is spent (rows to compact out).
+        self.budget_ends = set(budget.unique().tolist())
+
+    def run(self, tol, norms, out: _Sink) -> None:
+        if tol is not None:
+            self.energy = norms.clone()
+        self.tol, self.norms = tol, norms
+        k = 0
+        while k < self.max_stop:
+            if k == self.U.shape[0]:
+                self._compact(k, out)
+                if k >= self.max_stop:
+                    break
+                self._grow()
+            changed = self._step(k)
+            k += 1
+            if changed:
+                self.max_stop = int(self.stop_at.max()) if len(self.rows) else 0
+                live = int((self.stop_at > k).sum())
+                if 0 < live <= len(self.rows) // 2 and k < self.max_stop:
+                    self._compact(k, out)
+        self._finish(torch.ones_like(self.stop_at, dtype=torch.bool), k, out)
+
+    def _step(self, k: int) -> bool:
+        """One OMP step for every row; returns whether some row stopped."""
+        alpha, U, G = self.alpha, self.U, self.G
+        c = alpha.shape[0]
+        best, j = alpha.abs().max(1)  # first maximal index: ties go to the lowest atom
+        aj = alpha.gather(1, j[:, None])
+        gjj = self.gdiag.index_select(0, j)
+        Uk = U[k]
+        torch.index_select(G, 0, j, out=Uk)
+        if k:
+            w = U[:k].gather(2, j.view(1, c, 1).expand(k, c, 1))  # (k, c, 1)
+            rho2 = gjj - torch.linalg.vecdot(w, w, dim=0).view(c)
+            Uk.unsqueeze(1).baddbmm_(w.permute(1, 2, 0), U[:k].permute(1, 0, 2), alpha=-1)
+        else:
+            w = U[:0].gather(2, j.view(1, c, 1).expand(0, c, 1))
+            rho2 = gjj
+        stuck = (best <= self.noise) | (rho2 <= self.eps * gjj)
+        changed = False
+        if bool(stuck.any()):
+            stuck &= self.stop_at > k
+            if bool(stuck.any()):
+                self.stop_at = torch.where(stuck, k, self.stop_at)
+                self.early = changed = True
+        inv = rho2.rsqrt()
+        Uk.mul_(inv[:, None])
+        ak = aj * inv[:, None]
+        alpha.addcmul_(Uk, ak, value=-1)
+        alpha.scatter_(1, j[:, None], 0.0)  # exact zero: a selected atom is never re-picked
+        self.support.append(j)
+        self.wrows.append(w)
+        self.rho2.append(rho2)
+        if self.tol is not None:
+            self.energy = self.energy - ak.view(c).square()
+            reached = (self.energy.abs() <= self.tol) & (self.stop_at > k + 1)
+            if bool(reached.any()):
+                self.stop_at = torch.where(reached, k + 1, self.stop_at)
+                changed = True
+        return changed or (k + 1 in self.budget_ends)
+
+    def _grow(self) -> None:
+        k, c, n = self.U.shape
+        U = torch.empty(min(2 * k, self.max_stop), c, n, dtype=self.U.dtype, device=self.U.device)
+        U[:k] = self.U
+        self.U = U
+
+    def _compact(self, k: int, out: _Sink) -> None:
+        """Write out the rows that are done after ``k`` steps and drop them from the state."""
+        done = self.stop_at <= k
+        if not bool(done.any()):
+            return
+        self._finish(done, k, out)
+        keep = (~done).nonzero().squeeze(1)
+        self.rows = self.rows[keep]
+        self.alpha = self.alpha[keep]
+        self.alpha0 = self.alpha0[keep]
+        self.stop_at = self.stop_at[keep]
+        self.noise = self.noise[keep]
+        self.U = self.U[:, keep]
+        self.support = [s[keep] for s in self.support]
+        self.wrows = [w[:, keep] for w in self.wrows]
+        self.rho2 = [r[keep] for r in self.rho2]
+        if self.norms is not None:
+            self.norms = self.norms[keep]
+        if self.tol is not None:
+            self.tol, self.energy = self.tol[keep], self.energy[keep]
+        self.max_stop = int(self.stop_at.max()) if len(keep) else 0
+
+    def _finish(self, sel: Tensor, m: int, out: _Sink) -> None:
+        """Solve the coefficients of the rows ``sel`` from their first ``m`` steps."""
+        out.early = out.early or self.early
+        rows = self.rows[sel]
+        r = len(rows)
+        if r == 0:
+            return
+        dev, dt = self.alpha.device, self.alpha.dtype
+        n_iter = self.stop_at[sel].clamp(max=m)
+        out.n_iter[rows] = n_iter
+        if m == 0:
+            if out.energy is not None:
+                out.energy[rows] = self.norms_or_zero(sel)
+            return
+        slots = torch.arange(m, device=dev)
+        dead = slots[None, :] >= n_iter[:, None]  # (r, m): steps a row did not take
+        idx = torch.stack([s[sel] for s in self.support], 1).masked_fill(dead, 0)
+        L = torch.zeros(r, m, m, dtype=dt, device=dev)
+        for i in range(1, m):
+            L[:, i, :i] = self.wrows[i][:, sel, 0].T
+        diag = torch.stack([p[sel] for p in self.rho2], 1).masked_fill(dead, 1.0)
+        L.masked_fill_(dead[:, :, None], 0.0)
+        L.diagonal(dim1=1, dim2=2).copy_(diag.sqrt())
+        rhs = self.alpha0[sel].gather(1, idx).masked_fill(dead, 0.0)
+        # a = L⁻¹ α⁰_Λ (coordinates on q); γ after step s = L_sᵀ⁻¹ a_{:s}: one inverse for all s.
+        a = torch.linalg.solve_triangular(L, rhs[:, :, None], upper=False).squeeze(2)
+        if out.energy is not None:
+            out.energy[rows] = self.norms_or_zero(sel) - a.square().sum(1)
+        if out.pieces is None:
+            gamma = torch.linalg.solve_triangular(L.mT, a[:, :, None], upper=True).squeeze(2)
+            out.coef[rows] = out.coef.new_zeros(r, out.coef.shape[1]).scatter_add_(1, idx, gamma)
+            return
+        eye = torch.eye(m, dtype=dt, device=dev).expand(r, m, m)
+        F = torch.linalg.solve_triangular(L, eye, upper=False)  # rows: q_i in atom coordinates
+        steps = (F * a[:, :, None]).cumsum(1)  # (r, m, m): γ after each step, by slot
+        piece = torch.zeros(m, r, out.coef.shape[1], dtype=dt, device=dev)
+        piece.scatter_add_(2, idx.unsqueeze(0).expand(m, r, m), steps.transpose(0, 1))
+        out.coef[rows] = piece[-1]
+        out.pieces.append((rows, piece))
+
+    def norms_or_zero(self, sel: Tensor) -> Tensor:
+        return self.norms[sel] if self.norms is not None else self.alpha0.new_zeros(int(sel.sum()))

@@ -232,3 +232,29 @@ def test_zero_budget_and_empty_batch():
         n_nonzero_coefs=torch.zeros(0, dtype=torch.long),
     )
     assert empty.coef.shape == (0, 10)
+
+
+def test_tol_zero_grows_capacity_and_stops_like_sklearn():
+    """tol=0 with d < N: more steps than the first capacity (64), then a dependent atom."""
+    D, X = _problem(18, 70, 100, 6)
+    norms = (X**2).sum(1)
+    ref, ref_iter = _sklearn(D @ D.T, X @ D.T, tol=0.0, norms_squared=norms)
+    out = _ours(D, X, 100, tol=torch.zeros(6), norms_squared=torch.as_tensor(norms))
+    assert out.early_stop
+    np.testing.assert_array_equal(out.n_iter.numpy(), ref_iter)
+    np.testing.assert_allclose(out.coef.numpy(), ref, atol=1e-8)
+    assert (out.n_iter == 70).all()
+
+
+def test_compaction_with_mixed_budgets_and_workers():
+    """Rows leave their chunk as budgets run out; results equal one signal at a time."""
+    D, X = _problem(19, 32, 90, 64)
+    budget = torch.tensor([1, 30] * 32)
+    G, A0 = torch.as_tensor(D @ D.T), torch.as_tensor(X @ D.T)
+    out = omp_gram(G, A0, n_nonzero_coefs=budget, chunk_size=16, n_workers=2, return_path=True)
+    for b in (0, 1, 62, 63):
+        single = omp_gram(G, A0[b : b + 1], n_nonzero_coefs=budget[b : b + 1])
+        torch.testing.assert_close(out.coef[b], single.coef[0], rtol=0, atol=1e-12)
+    np.testing.assert_array_equal(out.n_iter.numpy(), budget.numpy())
+    torch.testing.assert_close(out.path[-1], out.coef, rtol=0, atol=0)
+    assert out.path.shape == (30, 64, 90)
