@@ -111,6 +111,7 @@ def omp_gram(
     if tol is not None and norms_squared is None:
         raise ValueError("tol needs norms_squared (the squared norm of every signal)")
     n_signals, n_atoms = alpha0.shape
+    G = G.contiguous()  # rows of G are gathered every step
     dev, dt = G.device, G.dtype
     budget = n_nonzero_coefs.to(device=dev, dtype=torch.long).clamp(0, n_atoms)
     max_steps = int(budget.max()) if n_signals else 0
@@ -202,7 +203,7 @@ class _Chunk:
         self.G, self.gdiag = G, gdiag
         dev, dt = G.device, G.dtype
         self.eps = torch.finfo(dt).eps
-        self.alpha0 = alpha0.to(dt)
+        self.alpha0 = alpha0.to(dt).contiguous()
         self.alpha = self.alpha0.clone()
         self.rows = torch.arange(offset, offset + c, device=dev)
         self.stop_at = budget.clone()  # first step a signal does not take
