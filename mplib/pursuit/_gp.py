@@ -83,7 +83,7 @@ def gradient_pursuit(
         cap = budget
     n_loops = int(cap.max()) if n_signals else 0
 
-    norms2 = (D * D).sum(-1)
+    norms2 = torch.linalg.vector_norm(D, dim=-1).square()  # no N × d temporary
     inv_norm = None
     if normalize:
         inv_norm = torch.where(norms2 > 0, norms2.rsqrt(), torch.zeros((), dtype=dt, device=dev))

@@ -150,11 +150,15 @@ def mp_loop(
     chunk = chunk_size or max(1, min(n_atoms, 2**24 // max(1, n_signals * max(1, batch.numel()))))
 
     with torch.no_grad():
-        norms2 = (D.detach() ** 2).sum(-1)  # (..., N)
+        norms2 = torch.linalg.vector_norm(D.detach(), dim=-1).square()  # (..., N), no N×d temp
         inv_norm = norms2.clamp_min(torch.finfo(D.dtype).tiny).rsqrt() if normalize else None
         zero_atom = norms2 <= 0
+        # A zero atom scores 0, so a non-negative stop_score keeps it out without the
+        # B × N mask (which SAE-sized dictionaries with dead atoms cannot afford).
+        stop_t = None if stop_score is None else torch.as_tensor(stop_score)
+        stops_zero = stop_t is not None and (stop_t.numel() == 0 or float(stop_t.min()) >= 0)
         banned = zero_atom.unsqueeze(-2).expand(*batch, n_signals, n_atoms).clone() \
-            if (zero_atom.any() or not allow_reselect) else None
+            if ((zero_atom.any() and not stops_zero) or not allow_reselect) else None
         tol_t = None if tol is None else torch.as_tensor(tol, dtype=X.dtype, device=dev)
 
     R = X

@@ -68,7 +68,7 @@ def nn_omp(
     dev, dt = X.device, X.dtype
     n_slots = min(int(budget.max()) if n_signals else 0, n_features, n_atoms)
 
-    norms2 = (D * D).sum(-1)
+    norms2 = torch.linalg.vector_norm(D, dim=-1).square()  # no N × d temporary
     norms = norms2.sqrt()
     inv_norm = None
     if normalize:

@@ -76,7 +76,7 @@ def omp_residual(
     # More than d independent atoms cannot exist: the (d+1)-th is always dependent.
     n_slots = min(int(budget.max()) if n_signals else 0, n_features, n_atoms)
 
-    norms2 = (D * D).sum(-1)
+    norms2 = torch.linalg.vector_norm(D, dim=-1).square()  # no N × d temporary
     inv_norm = None
     if normalize:
         inv_norm = torch.where(norms2 > 0, norms2.rsqrt(), torch.zeros((), dtype=dt, device=dev))

@@ -277,9 +277,13 @@ def prepare(
         )
     if n_atoms == 0 or n_features == 0:
         raise ValueError(f"D must have at least one atom and one feature, got {tuple(Dt.shape)}")
-    if not bool(torch.isfinite(Xt).all()):
+    # aminmax: one pass, no temporary as large as the input (D may hold 10⁹ entries); NaN and
+    # inf propagate to the extremes.
+    x_lo, x_hi = torch.aminmax(Xt.detach()) if Xt.numel() else (Xt.new_zeros(()),) * 2
+    if not bool(torch.isfinite(x_lo) & torch.isfinite(x_hi)):
         raise ValueError("X must be finite, got NaN or inf entries")
-    if not bool(torch.isfinite(Dt).all()):
+    d_lo, d_hi = torch.aminmax(Dt.detach())
+    if not bool(torch.isfinite(d_lo) & torch.isfinite(d_hi)):
         raise ValueError("D must be finite, got NaN or inf entries")
 
     out_dtype = torch.promote_types(Xt.dtype, Dt.dtype)
@@ -302,7 +306,7 @@ def prepare(
     Xc = pow2mul(Xc, -x_exp.unsqueeze(-1))  # a new tensor: X is never touched
 
     Dc = Dt.detach().to(compute)
-    dmax = float(Dc.abs().max())
+    dmax = max(-float(d_lo), float(d_hi))
     d_exp = 0
     if dmax > 0 and not (2.0**-_D_EXP <= dmax <= 2.0**_D_EXP):
         d_exp = int(_exponent_scale(torch.tensor(dmax, dtype=compute)))

@@ -106,7 +106,7 @@ def _run(prep: Prepared, algorithm: str, positive: bool, normalize: bool, return
          regime: str, max_iter: int | None, chunk: int | None) -> KernelOut:
     X, D, budget, tol = prep.X, prep.D, prep.budget, prep.tol
     if algorithm == "mp":
-        norms = torch.linalg.vector_norm(D, dim=-1)
+        norms = torch.linalg.vector_norm(D, dim=-1)  # no N × d temporary
         floor = score_floor(X, norms, normalize)
         trace = mp_loop(
             X, D, n_steps=budget, tol=tol, selection="positive" if positive else "abs",
