@@ -7,11 +7,13 @@ the papers; :func:`mp_loop` is the differentiable matching-pursuit kernel that t
 
 from mplib.pursuit._mp import MPTrace, dense_codes, mp_loop
 from mplib.pursuit.api import PursuitResult, decode_sparse, sparse_encode
+from mplib.pursuit.coder import PursuitCoder
 from mplib.pursuit.nnls import NNLSResult, nnls
 
 __all__ = [
     "MPTrace",
     "NNLSResult",
+    "PursuitCoder",
     "PursuitResult",
     "decode_sparse",
     "dense_codes",
