@@ -84,23 +84,40 @@ def omp_residual(
     eps = dependence_floor(dt)
     chunk = chunk_for(n_signals, n_atoms, dev, chunk_size)
 
+    # Per-signal state of the rows still in the batch; finished rows are written to the full
+    # outputs and dropped once at most half the batch is live (compaction), so signals that
+    # stop early (tol) stop paying for the correlation GEMM.
+    L_out = torch.eye(n_slots, dtype=dt, device=dev).expand(n_signals, n_slots, n_slots).clone()
+    p_out = X.new_zeros(n_signals, n_slots)
+    idx_out = torch.zeros(n_signals, n_slots, dtype=torch.long, device=dev)
+    n_iter_out = torch.zeros(n_signals, dtype=torch.long, device=dev)
+    rows = torch.arange(n_signals, device=dev)
     Q = X.new_zeros(n_signals, n_slots, n_features)
-    L = torch.eye(n_slots, dtype=dt, device=dev).expand(n_signals, n_slots, n_slots).clone()
-    p = X.new_zeros(n_signals, n_slots)
-    idx = torch.zeros(n_signals, n_slots, dtype=torch.long, device=dev)
-    n_iter = torch.zeros(n_signals, dtype=torch.long, device=dev)
+    L, p, idx, n_iter = L_out.clone(), p_out.clone(), idx_out.clone(), n_iter_out.clone()
     dependent = torch.zeros((), dtype=torch.bool, device=dev)
     R = X.clone()
     done = budget <= 0
     zero = X.new_zeros(())
     one = X.new_ones(())
 
+    def flush():
+        L_out[rows], p_out[rows], idx_out[rows], n_iter_out[rows] = L, p, idx, n_iter
+
     for k in range(n_slots):
         if tol is not None:
             done = done | ((R * R).sum(-1) <= tol)
         done = done | (n_iter >= budget)
-        if bool(done.all()):
+        n_live = int((~done).sum())
+        if n_live == 0:
             break
+        if n_live <= rows.numel() // 2:
+            flush()
+            keep = (~done).nonzero().squeeze(1)
+            rows, Q, L, p, idx = rows[keep], Q[keep], L[keep], p[keep], idx[keep]
+            n_iter, R, done, budget, floor = (
+                n_iter[keep], R[keep], done[keep], budget[keep], floor[keep]
+            )
+            tol = None if tol is None else tol[keep]
         best, j = select_atoms(
             R, D, positive=False, inv_norm=inv_norm, exclude=idx[:, :k], chunk=chunk
         )
@@ -126,6 +143,8 @@ def omp_residual(
         p[:, k] = pk
         idx[:, k] = torch.where(live, j, torch.zeros_like(j))
         n_iter += live.long()
+    flush()
+    L, p, idx, n_iter = L_out, p_out, idx_out, n_iter_out
 
     K = int(n_iter.max()) if n_signals else 0  # later slots are unused by every signal
     idx, p, L = idx[:, :K], p[:, :K], L[:, :K, :K]
