@@ -1,0 +1,285 @@
+"""Matryoshka SAE of the toy (``noanabeshima/matryoshka-saes`` via ``mpsae/MP-SAE``).
+
+With ``n_prefixes=1, permute_latents=False`` it is the toy's *Vanilla* ReLU SAE.
+
+Per training step (spec § 3.5 "Toy"; the authors' ``MatryoshkaSAE.step``):
+
+1. Scale the input by ``√d / a`` where ``a`` is a running average (momentum 0.99, starting at
+   0) of the mean input norm, updated first.
+2. ``acts = relu(x W_enc + b_enc)``; ``normed = acts · ||W_dec_j||``.
+3. Draw ``n_prefixes - 1`` distinct prefix lengths from a Pareto-like law favouring short
+   prefixes, plus the full length.
+4. Loss = mean over prefixes of the summed squared error of that prefix's reconstruction
+   + ``coef ·`` mean over prefixes of the prefix's L1 of ``normed`` (batch mean), with the
+   adaptive coefficient of :func:`mplib.sae._sparsity.adaptive_l1`.
+5. Latents are re-sorted after the optimizer step by a running mean (0.95) of
+   ``mean(normed²)``, in decreasing order.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+
+from mplib.sae._common import check_choice, check_float, check_int, keep_top_k
+from mplib.sae._sparsity import adaptive_l1, unit_rows
+from mplib.sae.base import BaseSAE, SAEOutput
+
+__all__ = ["MatryoshkaSAE", "prefix_length_probs"]
+
+PERMUTATIONS = ("consistent", "as_released")
+
+
+def prefix_length_probs(n_latents: int, min_length: int = 1, power: float = 0.5) -> torch.Tensor:
+    """Probability of each prefix length ``0 … n_latents - 1`` (the toy's Pareto-like law).
+
+    With ``L = n_latents - min_length + 1``: ``p(l) ∝ ((l - m + 1)/L)^power - ((l - m)/L)^power``
+    for ``l >= m = min_length`` and 0 below (``power = 0.5`` favours short prefixes).
+    """
+    span = n_latents - min_length + 1
+    cdf = 1 - (torch.arange(span, dtype=torch.float64) / span) ** power
+    pdf = torch.cat([torch.zeros(min_length, dtype=torch.float64), cdf[:-1] - cdf[1:]])
+    return pdf / pdf.sum()
+
+
+def _pos(name: str, v: Any) -> float:
+    return check_float(name, v, low=0.0, low_open=True)
+
+
+def _nonneg(name: str, v: Any) -> float:
+    return check_float(name, v, low=0.0)
+
+
+class MatryoshkaSAE(BaseSAE):
+    """Matryoshka ReLU SAE with nested prefix losses; the toy recipe is the default.
+
+    Parameters
+    ----------
+    d_in, n_latents : int
+    n_prefixes : int, default=5
+        Prefixes per step (``n_prefixes - 1`` random lengths + the full length); 1 = Vanilla.
+    target_l0 : float or sequence of float (one per run), default=1.36
+        L0 the adaptive L1 coefficient steers to (the tree's expected L0).
+    l1_coef : float or sequence of float (one per run), default=0.1
+        Initial L1 coefficient (the toy's ``starting_sparsity_loss_scale``).
+    l1_rate : float, default=3e-4
+    l1_warmup : float in [0, 1], default=0.2
+        Ramp of the applied coefficient, as a fraction of the steps.
+    permute_latents : bool, default=True
+        Re-sort latents every step (the toy's Vanilla: False).
+    permutation : {"consistent", "as_released"}, default="consistent"
+        ``"consistent"``: Adam's moments and the running mean move with the latents (what the
+        authors' code intends). ``"as_released"``: neither moves, as in the released code,
+        whose state lookup ``param_group.get("state", [])`` is always empty and which never
+        permutes its running mean.
+    sort_momentum : float in [0, 1), default=0.95
+    pareto_power : float, default=0.5
+    min_prefix_length : int, default=1
+    normalize_input : bool, default=True
+        Scale inputs by ``√d / a`` (see the module docstring); codes and ``x_hat`` are reported
+        in input scale. Before the first training step ``a = 0`` and the scale is 1.
+    norm_momentum : float in [0, 1), default=0.99
+    n_models, seed, reduction, dtype, device
+        See :class:`~mplib.sae.base.BaseSAE`.
+
+    Notes
+    -----
+    Initialisation as the toy: ``W_enc ~ N(0, 1/d_in)`` (d_in, n_latents), ``W_dec`` = 0.1 ×
+    its unit columns, transposed; zero biases. Codes are ``relu(pre) · ||W_dec_j||`` (input
+    scale); :attr:`dictionary` holds unit rows. ``encode(x, k)`` keeps the ``k`` largest codes.
+
+    Bussmann et al., "Learning Multi-Level Features with Matryoshka Sparse Autoencoders",
+    arXiv 2503.17547 (2025); Nabeshima, "Matryoshka Sparse Autoencoders" (LessWrong, 2024).
+    """
+
+    per_run = ("target_l0", "l1_coef")
+
+    def __init__(
+        self,
+        d_in: int,
+        n_latents: int,
+        *,
+        n_prefixes: int = 5,
+        target_l0: float | Sequence[float] = 1.36,
+        l1_coef: float | Sequence[float] = 0.1,
+        l1_rate: float = 3e-4,
+        l1_warmup: float = 0.2,
+        permute_latents: bool = True,
+        permutation: str = "consistent",
+        sort_momentum: float = 0.95,
+        pareto_power: float = 0.5,
+        min_prefix_length: int = 1,
+        normalize_input: bool = True,
+        norm_momentum: float = 0.99,
+        n_models: int | None = None,
+        seed: int | Sequence[int] = 0,
+        reduction: str = "sum",
+        dtype: torch.dtype = torch.float32,
+        device: Any = "cpu",
+    ):
+        super().__init__(d_in, n_latents, n_models=n_models, seed=seed, reduction=reduction,
+                         dtype=dtype, device=device)
+        n_prefixes = check_int("n_prefixes", n_prefixes)
+        min_prefix_length = check_int("min_prefix_length", min_prefix_length)
+        if n_prefixes > 1 and n_prefixes - 1 > n_latents - min_prefix_length:
+            raise ValueError(
+                f"n_prefixes must be <= n_latents - min_prefix_length + 1 = "
+                f"{n_latents - min_prefix_length + 1}, got {n_prefixes}"
+            )
+        for name, v in (("permute_latents", permute_latents), ("normalize_input",
+                                                               normalize_input)):
+            if not isinstance(v, bool):
+                raise TypeError(f"{name} must be a bool, got {v!r}")
+        mom = dict(low=0.0, high=1.0, high_open=True)
+        self.hyper = dict(
+            n_prefixes=n_prefixes,
+            target_l0=self._per_run_value("target_l0", target_l0, _pos),
+            l1_coef=self._per_run_value("l1_coef", l1_coef, _nonneg),
+            l1_rate=check_float("l1_rate", l1_rate, **mom),
+            l1_warmup=check_float("l1_warmup", l1_warmup, low=0.0, high=1.0),
+            permute_latents=permute_latents,
+            permutation=check_choice("permutation", permutation, PERMUTATIONS),
+            sort_momentum=check_float("sort_momentum", sort_momentum, **mom),
+            pareto_power=_pos("pareto_power", pareto_power),
+            min_prefix_length=min_prefix_length,
+            normalize_input=normalize_input,
+            norm_momentum=check_float("norm_momentum", norm_momentum, **mom),
+        )
+        enc = self._randn(d_in, n_latents) / math.sqrt(d_in)
+        self.W_enc = self._param(enc)
+        self.b_enc = self._param(torch.zeros(self.n_models, n_latents))
+        self.W_dec = self._param(0.1 * unit_rows(enc.transpose(-1, -2)))
+        self.b_dec = self._param(torch.zeros(self.n_models, d_in))
+        self._buffer("running_norm", 0.0)
+        self._buffer("l1", self._per_run_tensor(self.hyper["l1_coef"], torch.float64))
+        self._buffer("sq_mean", torch.zeros(self.n_models, n_latents))
+        self._buffer("perm", torch.arange(n_latents).repeat(self.n_models, 1))
+        self._target = self._per_run_tensor(self.hyper["target_l0"], torch.float64)
+        self._log_probs = prefix_length_probs(n_latents, min_prefix_length, pareto_power).log()
+        self._pending = False
+
+    # ------------------------------------------------------------------ pieces
+    def _scale(self) -> torch.Tensor:
+        """Input scale ``√d / a`` per run, (M, 1, 1); 1 while ``a`` is 0."""
+        if not self.hyper["normalize_input"]:
+            return torch.ones_like(self.running_norm)[:, None, None]
+        a = self.running_norm
+        s = torch.where(a > 0, math.sqrt(self.d_in) / a.clamp_min(torch.finfo(a.dtype).tiny),
+                        torch.ones_like(a))
+        return s[:, None, None]
+
+    def _dec_norms(self) -> torch.Tensor:
+        return self.W_dec.norm(dim=-1).clamp_min(torch.finfo(self.W_dec.dtype).tiny)
+
+    def _dictionary(self) -> torch.Tensor:
+        return self.W_dec / self._dec_norms()[..., None]
+
+    def _prefix_mask(self) -> torch.Tensor:
+        """``(M, P, N)`` bool: latent ``j`` belongs to prefix ``p`` of run ``m``."""
+        n, p = self.n_latents, self.hyper["n_prefixes"]
+        if p == 1:
+            return torch.ones(self.n_models, 1, n, dtype=torch.bool, device=self.W_dec.device)
+        # Gumbel-top-k: p - 1 distinct lengths, the law of sampling without replacement
+        u = self._random.uniform((n,)).clamp_min(1e-300)
+        keys = self._log_probs - torch.log(-torch.log(u))
+        ends = keys.topk(p - 1, dim=-1).indices.sort(-1).values  # (M, p - 1)
+        ends = torch.cat([ends, torch.full((self.n_models, 1), n)], -1).to(self.W_dec.device)
+        return torch.arange(n, device=ends.device) < ends[..., None]
+
+    def _decode_prefixes(self, acts: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """Reconstruction of every prefix, (M, P, B, d) (normalised space)."""
+        if mask.shape[1] == 1:
+            return torch.baddbmm(self.b_dec[:, None, :], acts, self.W_dec)[:, None]
+        w = mask[..., None].to(acts.dtype) * self.W_dec[:, None]  # (M, P, N, d)
+        return acts[:, None] @ w + self.b_dec[:, None, None, :]
+
+    def _acts(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Scale (M, 1, 1), scaled input and ReLU activations (normalised space)."""
+        s = self._scale()
+        xn = x * s
+        return s, xn, torch.relu(torch.baddbmm(self.b_enc[:, None, :], xn, self.W_enc))
+
+    def _terms(self, xn: torch.Tensor, acts: torch.Tensor, mask: torch.Tensor) -> tuple:
+        """Prefix reconstructions, mean prefix error and mean prefix L1 (per run)."""
+        preds = self._decode_prefixes(acts, mask)
+        sq = ((preds - xn[:, None]) ** 2).sum(-1).mean(-1)  # (M, P)
+        recon = (sq / self.d_in if self.reduction == "mean" else sq).mean(-1)
+        normed = acts * self._dec_norms()[:, None, :]
+        l1 = (normed.mean(-2)[:, None, :] * mask.to(normed.dtype)).sum(-1).mean(-1)
+        return preds[:, -1], normed, recon, l1
+
+    def _output(self, s, preds, normed, recon, l1, coef) -> SAEOutput:
+        aux = coef.to(l1.dtype) * l1
+        return SAEOutput(preds / s, normed / s, recon + aux, recon, aux)
+
+    # ------------------------------------------------------------------ API
+    def _forward(self, x: torch.Tensor) -> SAEOutput:
+        full = torch.ones(self.n_models, 1, self.n_latents, dtype=torch.bool, device=x.device)
+        s, xn, acts = self._acts(x)
+        return self._output(s, *self._terms(xn, acts, full), self.l1)
+
+    def _training_step(self, x: torch.Tensor, step: int, n_steps: int) -> SAEOutput:
+        h = self.hyper
+        with torch.no_grad():
+            if h["normalize_input"]:
+                mom = h["norm_momentum"]
+                mean_norm = x.norm(dim=-1).mean(-1).to(self.running_norm.dtype)
+                self.running_norm.mul_(mom).add_((1 - mom) * mean_norm)
+            mask = self._prefix_mask()
+        s, xn, acts = self._acts(x)
+        preds, normed, recon, l1 = self._terms(xn, acts, mask)
+        with torch.no_grad():
+            # the coefficient applied to this step's loss already sees this batch's L0
+            l0 = (acts > 0).sum(-1).double().mean(-1)
+            coef, eff = adaptive_l1(self.l1, l0, self._target, step, n_steps, h["l1_rate"],
+                                    h["l1_warmup"])
+            self.l1.copy_(coef)
+            if h["permute_latents"]:
+                mom = h["sort_momentum"]
+                self.sq_mean.mul_(mom).add_((1 - mom) * (normed**2).mean(-2))
+                order = torch.sort(self.sq_mean, dim=-1, descending=True, stable=True)
+                self.perm.copy_(order.indices)
+                self._pending = True
+        return self._output(s, preds, normed, recon, l1, eff)
+
+    def post_step(self, optimizer: torch.optim.Optimizer) -> None:
+        """Apply the pending latent permutation to weights (and, if consistent, the state)."""
+        if not self._pending:
+            return
+        self._pending = False
+        perm = self.perm
+        consistent = self.hyper["permutation"] == "consistent"
+        with torch.no_grad():
+            for p, dim in ((self.W_enc, 2), (self.b_enc, 1), (self.W_dec, 1)):
+                p.copy_(_take(p, perm, dim))
+                if consistent:
+                    for val in optimizer.state.get(p, {}).values():
+                        if isinstance(val, torch.Tensor) and val.shape == p.shape:
+                            val.copy_(_take(val, perm, dim))
+            if consistent:
+                self.sq_mean.copy_(self.sq_mean.gather(1, perm))
+
+    def _encode(self, x: torch.Tensor, k: int | None) -> torch.Tensor:
+        s, _, acts = self._acts(x)
+        codes = acts * self._dec_norms()[:, None, :] / s
+        return codes if k is None else keep_top_k(codes, k)
+
+    def decode(self, codes: torch.Tensor) -> torch.Tensor:
+        """Map codes (input scale) to inputs: ``codes @ dictionary + b_dec / scale``."""
+        b = (self.b_dec / self._scale()[:, 0]).unsqueeze(-2)
+        return codes @ self.dictionary + (b if self.batched else b[0])
+
+    def stats(self) -> dict[str, torch.Tensor]:
+        """L1 coefficient and running input norm per run."""
+        return {"l1_coef": self.l1, "running_norm": self.running_norm}
+
+
+def _take(t: torch.Tensor, perm: torch.Tensor, dim: int) -> torch.Tensor:
+    """Permute the latent axis ``dim`` of ``t`` (M, …) with one permutation per run."""
+    shape = [1] * t.dim()
+    shape[0], shape[dim] = perm.shape
+    idx = perm.view(shape).expand_as(t)
+    return t.gather(dim, idx)
