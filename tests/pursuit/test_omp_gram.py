@@ -258,3 +258,22 @@ def test_compaction_with_mixed_budgets_and_workers():
     np.testing.assert_array_equal(out.n_iter.numpy(), budget.numpy())
     torch.testing.assert_close(out.path[-1], out.coef, rtol=0, atol=0)
     assert out.path.shape == (30, 64, 90)
+
+
+def test_worker_threads_leave_torch_threading_alone():
+    """Workers run with one intra-op thread each and restore the default for new threads."""
+    import threading
+
+    D, X = _problem(20, 16, 40, 30)
+    G, A0 = torch.as_tensor(D @ D.T), torch.as_tensor(X @ D.T)
+    before = torch.get_num_threads()
+    budget = torch.full((30,), 5)
+    one = omp_gram(G, A0, n_nonzero_coefs=budget, n_workers=1, chunk_size=4)
+    two = omp_gram(G, A0, n_nonzero_coefs=budget, n_workers=2, chunk_size=4)
+    torch.testing.assert_close(one.coef, two.coef, rtol=0, atol=0)
+    assert torch.get_num_threads() == before
+    seen = []
+    t = threading.Thread(target=lambda: seen.append(torch.get_num_threads()))
+    t.start()
+    t.join()
+    assert seen == [before]
