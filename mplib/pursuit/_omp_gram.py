@@ -213,7 +213,9 @@ class _Chunk:
         self.max_stop = int(budget.max())
         # |α_j| below this is numerical noise: the signal is exhausted.
         self.noise = self.alpha0.abs().amax(1) * self.eps**0.5 if n_atoms else alpha0.new_zeros(c)
-        self.U = torch.empty(max(1, min(cap, self.max_stop)), c, n_atoms, dtype=dt, device=dev)
+        rows = max(1, min(cap, self.max_stop))
+        self.U = torch.empty(rows, c, n_atoms, dtype=dt, device=dev)
+        self.inv = torch.empty(rows, c, 1, dtype=dt, device=dev)  # 1/ρ per step
         self.support: list[Tensor] = []  # j per step, (c,)
         self.wrows: list[Tensor] = []  # w per step, (k, c, 1)
         self.rho2: list[Tensor] = []  # ρ² per step, (c,)
@@ -244,17 +246,20 @@ class _Chunk:
 
     def _step(self, k: int) -> bool:
         """One OMP step for every row; returns whether some row stopped."""
-        alpha, U, G = self.alpha, self.U, self.G
+        alpha, U, G, inv = self.alpha, self.U, self.G, self.inv
         c = alpha.shape[0]
         best, j = alpha.abs().max(1)  # first maximal index: ties go to the lowest atom
         aj = alpha.gather(1, j[:, None])
         gjj = self.gdiag.index_select(0, j)
         Uk = U[k]
         torch.index_select(G, 0, j, out=Uk)
+        # U holds ρ_i·U_i (unscaled rows): the 1/ρ_i factors go into the small coefficients,
+        # which saves a pass over the (chunk × N) row every step.
         if k:
-            w = U[:k].gather(2, j.view(1, c, 1).expand(k, c, 1))  # (k, c, 1)
+            w = U[:k].gather(2, j.view(1, c, 1).expand(k, c, 1)) * inv[:k]  # (k, c, 1)
             rho2 = gjj - torch.linalg.vecdot(w, w, dim=0).view(c)
-            Uk.unsqueeze(1).baddbmm_(w.permute(1, 2, 0), U[:k].permute(1, 0, 2), alpha=-1)
+            coef = (w * inv[:k]).permute(1, 2, 0)  # (c, 1, k)
+            Uk.unsqueeze(1).baddbmm_(coef, U[:k].permute(1, 0, 2), alpha=-1)
         else:
             w = U[:0].gather(2, j.view(1, c, 1).expand(0, c, 1))
             rho2 = gjj
@@ -265,10 +270,10 @@ class _Chunk:
             if bool(stuck.any()):
                 self.stop_at = torch.where(stuck, k, self.stop_at)
                 self.early = changed = True
-        inv = rho2.rsqrt()
-        Uk.mul_(inv[:, None])
-        ak = aj * inv[:, None]
-        alpha.addcmul_(Uk, ak, value=-1)
+        inv_k = rho2.rsqrt()[:, None]
+        inv[k] = inv_k
+        ak = aj * inv_k  # <q_k, x>
+        alpha.addcmul_(Uk, ak * inv_k, value=-1)
         alpha.scatter_(1, j[:, None], 0.0)  # exact zero: a selected atom is never re-picked
         self.support.append(j)
         self.wrows.append(w)
@@ -283,9 +288,12 @@ class _Chunk:
 
     def _grow(self) -> None:
         k, c, n = self.U.shape
-        U = torch.empty(min(2 * k, self.max_stop), c, n, dtype=self.U.dtype, device=self.U.device)
+        rows = min(2 * k, self.max_stop)
+        U = self.U.new_empty(rows, c, n)
         U[:k] = self.U
-        self.U = U
+        inv = self.inv.new_empty(rows, c, 1)
+        inv[:k] = self.inv
+        self.U, self.inv = U, inv
 
     def _compact(self, k: int, out: _Sink) -> None:
         """Write out the rows that are done after ``k`` steps and drop them from the state."""
@@ -300,6 +308,7 @@ class _Chunk:
         self.stop_at = self.stop_at[keep]
         self.noise = self.noise[keep]
         self.U = self.U[:, keep]
+        self.inv = self.inv[:, keep]
         self.support = [s[keep] for s in self.support]
         self.wrows = [w[:, keep] for w in self.wrows]
         self.rho2 = [r[keep] for r in self.rho2]
