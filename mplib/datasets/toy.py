@@ -203,6 +203,69 @@ class ToySpec:
             norms = torch.ones(n, dtype=torch.float64)
         return feats.to(dtype), norms.to(dtype)
 
+    def draw(
+        self, n: int, generator: torch.Generator, *, binary: bool = False
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Draw the randomness of ``n`` samples: the only place samples consume the generator.
+
+        Returns
+        -------
+        uniforms : Tensor of shape (n, tree.n_draws), float64
+            For the tree's independent nodes and exclusive choices.
+        normals : Tensor of shape (n, tree.max_active), float64, or None
+            Standard normals for the magnitudes of the active features, in feature order
+            (None when the magnitudes are binary).
+        """
+        tree = self.tree
+        u = torch.rand(n, tree.n_draws, generator=generator, dtype=torch.float64)
+        if binary or self.variant == "matryoshka":
+            return u, None
+        return u, torch.randn(n, tree.max_active, generator=generator, dtype=torch.float64)
+
+    def codes_from(
+        self,
+        uniforms: torch.Tensor,
+        normals: torch.Tensor | None,
+        *,
+        norms: torch.Tensor | None = None,
+        dtype: torch.dtype = torch.float64,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Turn draws from :meth:`draw` into activity and codes (vectorised over leading dims).
+
+        The j-th active feature of a sample (in feature order) takes the j-th normal of that
+        sample: the same law as the authors' dense draw of one normal per entry.
+
+        Parameters
+        ----------
+        uniforms : Tensor of shape (..., n, n_draws)
+        normals : Tensor of shape (..., n, max_active) or None
+            None gives binary magnitudes.
+        norms : Tensor of shape (..., n_features), optional
+            Feature norms multiplied into the codes (the ``"matryoshka"`` jitter).
+        dtype : torch.dtype, default=torch.float64
+            Dtype of the codes.
+
+        Returns
+        -------
+        active : Tensor of shape (..., n, n_features), bool
+        codes : Tensor of shape (..., n, n_features)
+        """
+        active = self.tree.sample_active_from(uniforms)
+        z = active.to(dtype)
+        if normals is not None:
+            rank = (torch.cumsum(active, -1) - 1).clamp(0, normals.shape[-1] - 1)
+            noise = normals.to(dtype).gather(-1, rank)
+            if self.variant == "mpsae":
+                z = z * (1.5 + 0.25 * noise)
+            else:  # table1: parents N(1, 0.25²), children N(child_mean, child_std²)
+                child = torch.as_tensor(self.tree.levels >= 1)
+                mean = torch.where(child, self.child_mean, 1.0).to(dtype)
+                std = torch.where(child, self.child_std, 0.25).to(dtype)
+                z = z * (mean + std * noise)
+        if norms is not None:
+            z = z * norms.to(dtype).unsqueeze(-2)
+        return active, z
+
     def codes(
         self,
         n: int,
@@ -210,9 +273,8 @@ class ToySpec:
         *,
         norms: torch.Tensor | None = None,
         binary: bool = False,
-        dtype: torch.dtype = torch.float64,
     ) -> torch.Tensor:
-        """Draw codes: which features fire (:meth:`Tree.sample_active`), times magnitudes.
+        """Draw codes (n, n_features), float64: which features fire times their magnitudes.
 
         Parameters
         ----------
@@ -222,45 +284,10 @@ class ToySpec:
         norms : Tensor of shape (n_features,), optional
             Feature norms multiplied into the codes (the ``"matryoshka"`` jitter).
         binary : bool, default=False
-            Skip the magnitude draw (the matching batch of the alignment metric).
-        dtype : torch.dtype, default=torch.float64
-
-        Returns
-        -------
-        Tensor of shape (n, n_features)
+            Skip the magnitudes (the matching batch of the alignment metric).
         """
-        active = self.tree.sample_active(n, generator)
-        return self.magnitudes(active, generator, norms=norms, binary=binary, dtype=dtype)
-
-    def magnitudes(
-        self,
-        active: torch.Tensor,
-        generator: torch.Generator,
-        *,
-        norms: torch.Tensor | None = None,
-        binary: bool = False,
-        dtype: torch.dtype = torch.float64,
-    ) -> torch.Tensor:
-        """Turn an activity pattern (bool, (n, n_features)) into codes with this variant's law.
-
-        Magnitudes are drawn for the active entries only (row-major order): the same law as the
-        authors' dense draw, an order of magnitude faster.
-        """
-        if binary or self.variant == "matryoshka":
-            z = active.to(dtype)
-        else:
-            noise = torch.randn(int(active.sum()), generator=generator, dtype=dtype)
-            if self.variant == "mpsae":
-                mag = 1.5 + 0.25 * noise
-            else:  # table1: parents N(1, 0.25²), children N(child_mean, child_std²)
-                child = torch.as_tensor(self.tree.levels >= 1)[active.nonzero()[:, 1]]
-                mean = torch.where(child, self.child_mean, 1.0).to(dtype)
-                std = torch.where(child, self.child_std, 0.25).to(dtype)
-                mag = mean + std * noise
-            z = torch.zeros(active.shape, dtype=dtype).masked_scatter_(active, mag)
-        if norms is not None:
-            z = z * norms.to(dtype)
-        return z
+        u, g = self.draw(n, generator, binary=binary)
+        return self.codes_from(u, g, norms=norms)[1]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -336,8 +363,7 @@ def hierarchical_toy(
     gen = torch_generator(seed)
     feats, norms = spec.features(gen)
     tree = spec.tree
-    active = tree.sample_active(int(n_samples), gen)
-    codes = spec.magnitudes(active, gen, norms=norms)
+    active, codes = spec.codes_from(*spec.draw(int(n_samples), gen), norms=norms)
     X = codes @ feats
     return HierarchicalToy(
         X=X.numpy(),
@@ -358,11 +384,13 @@ class ToyStream:
 
     Run ``m`` draws its directions and then all its batches from ``torch_generator(seeds[m])``
     in blocks of ``chunk`` batches, so its data do not depend on which other runs share the
-    stream: a batched sweep and one-at-a-time training see identical data.
+    stream: a batched sweep and one-at-a-time training see identical data. Runs may follow
+    different distributions (one :class:`ToySpec` per run, e.g. a sweep over cosines).
 
     Parameters
     ----------
-    spec : ToySpec
+    spec : ToySpec or sequence of ToySpec
+        One distribution for every run, or one per run.
     seeds : sequence of int
         One seed per run.
     batch_size : int, default=200
@@ -373,6 +401,8 @@ class ToyStream:
 
     Attributes
     ----------
+    specs : list of ToySpec
+        The distribution of each run.
     features : Tensor of shape (n_runs, 20, 20)
         Unit-norm ground-truth directions per run.
     feature_norms : Tensor of shape (n_runs, 20)
@@ -386,7 +416,7 @@ class ToyStream:
 
     def __init__(
         self,
-        spec: ToySpec,
+        spec: ToySpec | Sequence[ToySpec],
         seeds: Sequence[int],
         *,
         batch_size: int = 200,
@@ -394,22 +424,31 @@ class ToyStream:
         dtype: torch.dtype = torch.float32,
         device: Any = "cpu",
     ):
-        if not isinstance(spec, ToySpec):
-            raise TypeError(f"spec must be a ToySpec, got {type(spec).__name__}")
         seeds = list(seeds)
         if not seeds:
             raise ValueError("seeds must hold at least one seed")
+        specs = [spec] * len(seeds) if isinstance(spec, ToySpec) else list(spec)
+        if not all(isinstance(s, ToySpec) for s in specs):
+            raise TypeError("spec must be a ToySpec or a sequence of ToySpec")
+        if len(specs) != len(seeds):
+            raise ValueError(f"spec needs one ToySpec per seed ({len(seeds)}), got {len(specs)}")
+        if len({s.tree.n_features for s in specs}) != 1:
+            raise ValueError("spec: every run must have the same number of features")
         for name, v in (("batch_size", batch_size), ("chunk", chunk)):
             if isinstance(v, bool) or not isinstance(v, int) or v <= 0:
                 raise ValueError(f"{name} must be a positive int, got {v!r}")
-        self.spec, self.seeds = spec, seeds
+        self.specs, self.seeds = specs, seeds
         self.batch_size, self.chunk, self.dtype, self.device = batch_size, chunk, dtype, device
         self._gens = [torch_generator(s) for s in seeds]
-        pairs = [spec.features(g) for g in self._gens]
-        self.features = torch.stack([f for f, _ in pairs]).to(device=device, dtype=dtype)
-        self.feature_norms = torch.stack([n for _, n in pairs]).to(device=device, dtype=dtype)
-        self._norms64 = [n for _, n in pairs]
-        self._feats64 = [f for f, _ in pairs]
+        pairs = [sp.features(g) for sp, g in zip(specs, self._gens)]
+        self._feats64 = torch.stack([f for f, _ in pairs])
+        self._norms64 = torch.stack([n for _, n in pairs])
+        self.features = self._feats64.to(device=device, dtype=dtype)
+        self.feature_norms = self._norms64.to(device=device, dtype=dtype)
+        groups: dict[ToySpec, list[int]] = {}
+        for m, sp in enumerate(specs):
+            groups.setdefault(sp, []).append(m)
+        self._groups = [(sp, torch.tensor(ms)) for sp, ms in groups.items()]
         self._buffer: torch.Tensor | None = None
         self._pos = 0
 
@@ -418,12 +457,15 @@ class ToyStream:
 
     def _refill(self) -> None:
         n = self.batch_size * self.chunk
-        xs = [
-            self.spec.codes(n, g, norms=nrm) @ f
-            for g, f, nrm in zip(self._gens, self._feats64, self._norms64)
-        ]
-        x = torch.stack(xs).to(device=self.device, dtype=self.dtype)
-        self._buffer = x.view(len(xs), self.chunk, self.batch_size, -1)
+        draws = [sp.draw(n, g) for sp, g in zip(self.specs, self._gens)]  # one generator a run
+        codes = torch.empty(len(draws), n, self._feats64.shape[1], dtype=self.dtype)
+        for sp, ms in self._groups:  # runs of one distribution are turned into codes together
+            u = torch.stack([draws[m][0] for m in ms])
+            g = None if draws[ms[0]][1] is None else torch.stack([draws[m][1] for m in ms])
+            codes[ms] = sp.codes_from(u, g, norms=self._norms64[ms], dtype=self.dtype)[1]
+        feats = self._feats64.to(self.dtype)
+        x = torch.bmm(codes, feats).to(device=self.device)
+        self._buffer = x.view(len(draws), self.chunk, self.batch_size, -1)
         self._pos = 0
 
     def __next__(self) -> torch.Tensor:

@@ -17,6 +17,7 @@ draws the same distribution with one vectorised operation per node.
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -176,6 +177,84 @@ class Tree:
         return f"Tree(n_features={self.n_features}, levels={int(self.levels.max()) + 1})"
 
     # -- sampling ---------------------------------------------------------------------------
+    @functools.cached_property
+    def _plan(self) -> list[tuple[int, int, int, Any]]:
+        """Per node: (node, parent node, uniform column or -1, exclusive cum. probs or None)."""
+        flat = self._flat
+        plan, col = [], 0
+        for i, node in enumerate(flat.nodes):
+            par = flat.parent_node[i]
+            independent = par < 0 or not flat.nodes[par].exclusive_children
+            use = -1
+            if independent and not (par < 0 and node.active_prob >= 1):
+                use, col = col, col + 1
+            cum = None
+            if node.exclusive_children:
+                probs = torch.tensor([c.active_prob for c in node.children], dtype=torch.float64)
+                cum = (torch.cumsum(probs, 0)[:-1], col)
+                col += 1
+            plan.append((i, par, use, cum))
+        self._n_draws = col
+        return plan
+
+    @property
+    def n_draws(self) -> int:
+        """Uniform draws per sample that :meth:`sample_active_from` consumes."""
+        _ = self._plan
+        return self._n_draws
+
+    @functools.cached_property
+    def max_active(self) -> int:
+        """Largest number of features that can fire together in one sample."""
+
+        def most(node: Node) -> int:
+            kids = [most(c) for c in node.children]
+            inside = (max(kids) if node.exclusive_children else sum(kids)) if kids else 0
+            return int(node.read_out) + inside
+
+        return most(self.root)
+
+    def sample_active_from(self, uniforms: torch.Tensor) -> torch.Tensor:
+        """Which features are active, given uniform draws (vectorised over leading dims).
+
+        Parameters
+        ----------
+        uniforms : Tensor of shape (..., n, n_draws)
+            Independent U(0, 1) draws, one column per independent node or exclusive choice.
+
+        Returns
+        -------
+        Tensor of shape (..., n, n_features), dtype bool
+        """
+        if uniforms.shape[-1] != self.n_draws:
+            raise ValueError(
+                f"uniforms must have {self.n_draws} columns, got shape {tuple(uniforms.shape)}"
+            )
+        flat = self._flat
+        shape = uniforms.shape[:-1]
+        active: dict[int, torch.Tensor] = {}
+        cols = []
+        for i, par, use, cum in self._plan:
+            node = flat.nodes[i]
+            if use >= 0:
+                fire = uniforms[..., use] < node.active_prob
+                active[i] = fire if par < 0 else active[par] & fire
+            elif par < 0:
+                active[i] = torch.ones(shape, dtype=torch.bool, device=uniforms.device)
+            # (children of an exclusive node were set when their parent was visited)
+            if cum is not None:
+                probs, c = cum
+                choice = torch.searchsorted(
+                    probs.to(uniforms.device, uniforms.dtype), uniforms[..., c].contiguous(),
+                    right=True,
+                )
+                kids = [j for j, p in enumerate(flat.parent_node) if p == i]
+                for slot, j in enumerate(kids):
+                    active[j] = active[i] & (choice == slot)
+            if flat.feature[i] >= 0:
+                cols.append(active[i])
+        return torch.stack(cols, -1)
+
     def sample_active(
         self, n: int, generator: torch.Generator, device: Any = "cpu"
     ) -> torch.Tensor:
@@ -186,38 +265,15 @@ class Tree:
         n : int
             Number of samples.
         generator : torch.Generator
-            Source of randomness.
+            Source of randomness (one call: ``torch.rand(n, n_draws)``, float64).
         device : str or torch.device, default="cpu"
 
         Returns
         -------
         Tensor of shape (n, n_features), dtype bool
         """
-        flat = self._flat
-        active = [torch.empty(0, dtype=torch.bool)] * len(flat.nodes)
-        out = torch.zeros(n, self.n_features, dtype=torch.bool, device=device)
-        for i, node in enumerate(flat.nodes):
-            par = flat.parent_node[i]
-            if par < 0:
-                if node.active_prob >= 1:
-                    active[i] = torch.ones(n, dtype=torch.bool, device=device)
-                else:
-                    active[i] = torch.rand(n, generator=generator, device=device) < node.active_prob
-            elif not flat.nodes[par].exclusive_children:
-                u = torch.rand(n, generator=generator, device=device)
-                active[i] = active[par] & (u < node.active_prob)
-            # exclusive children are assigned when their parent is visited (below)
-            if node.exclusive_children:
-                probs = torch.tensor([c.active_prob for c in node.children], dtype=torch.float64)
-                cum = torch.cumsum(probs, 0)[:-1].to(device)
-                u = torch.rand(n, generator=generator, device=device, dtype=torch.float64)
-                choice = torch.searchsorted(cum, u, right=True)
-                kids = [j for j, p in enumerate(flat.parent_node) if p == i]
-                for slot, j in enumerate(kids):
-                    active[j] = active[i] & (choice == slot)
-            if flat.feature[i] >= 0:
-                out[:, flat.feature[i]] = active[i]
-        return out
+        u = torch.rand(n, self.n_draws, generator=generator, dtype=torch.float64, device=device)
+        return self.sample_active_from(u)
 
 
 def make_tree(
