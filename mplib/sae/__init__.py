@@ -20,7 +20,13 @@ from mplib.sae.mp import MPSAE
 from mplib.sae.relu import ReLUSAE
 from mplib.sae.schedules import lr_factor, lr_factors
 from mplib.sae.topk import TopKSAE
-from mplib.sae.train import TensorBatches, TrainResult, clip_grad_norm_per_run, train
+from mplib.sae.train import (
+    StackedStreams,
+    TensorBatches,
+    TrainResult,
+    clip_grad_norm_per_run,
+    train,
+)
 
 __all__ = [
     "MPSAE",
@@ -32,6 +38,7 @@ __all__ = [
     "MatryoshkaSAE",
     "ReLUSAE",
     "SAEOutput",
+    "StackedStreams",
     "TensorBatches",
     "TopKSAE",
     "TrainConfig",

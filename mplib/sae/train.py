@@ -38,7 +38,13 @@ from mplib.sae.config import TrainConfig
 from mplib.sae.io import is_checkpoint, load_checkpoint, save_checkpoint
 from mplib.sae.schedules import lr_factor
 
-__all__ = ["TensorBatches", "TrainResult", "clip_grad_norm_per_run", "train"]
+__all__ = [
+    "StackedStreams",
+    "TensorBatches",
+    "TrainResult",
+    "clip_grad_norm_per_run",
+    "train",
+]
 
 
 class TrainResult(NamedTuple):
@@ -124,6 +130,37 @@ class TensorBatches:
     def load_state_dict(self, state: dict[str, int]) -> None:
         """Jump to a position saved by :meth:`state_dict`."""
         self.step = int(state["step"])
+
+
+class StackedStreams:
+    """Concatenate several batch streams along the runs dimension (one batched model).
+
+    E.g. Table 1: nine toy distributions × 15 seeds as one 135-run model, each
+    :class:`~mplib.datasets.ToyStream` yielding ``(n_runs_i, B, d)``.
+
+    Parameters
+    ----------
+    *streams : iterators of Tensor (n_runs_i, B, d)
+
+    Examples
+    --------
+    >>> from mplib.datasets import ToySpec, ToyStream
+    >>> a = ToyStream(ToySpec("table1", child_mean=0.5, child_std=0.025), [0, 1], batch_size=4)
+    >>> b = ToyStream(ToySpec("table1", child_mean=1.0, child_std=0.25), [0], batch_size=4)
+    >>> next(StackedStreams(a, b)).shape
+    torch.Size([3, 4, 20])
+    """
+
+    def __init__(self, *streams: Iterator[torch.Tensor]):
+        if not streams:
+            raise ValueError("streams must hold at least one stream")
+        self.streams = streams
+
+    def __iter__(self) -> Iterator[torch.Tensor]:
+        return self
+
+    def __next__(self) -> torch.Tensor:
+        return torch.cat([next(s) for s in self.streams], 0)
 
 
 def clip_grad_norm_per_run(params: list[torch.Tensor], max_norm: float) -> torch.Tensor:

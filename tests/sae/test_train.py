@@ -269,3 +269,23 @@ def test_bad_train_arguments():
         train(MPSAE(20, 20), torch.zeros(10, 20), cfg(batch_size=50))
     with pytest.raises(ValueError, match="n_models=2"):
         train(MPSAE(20, 20, n_models=2), toy_stream([0, 1, 2]), cfg())
+
+
+def test_stacked_streams_train_like_their_parts():
+    """Table 1 style: two distributions in one batched model, per-run MP thresholds."""
+    from mplib.datasets import ToySpec, ToyStream
+    from mplib.sae import StackedStreams
+
+    def streams():
+        a = ToyStream(ToySpec("table1", child_mean=0.5, child_std=0.025), [0, 1], batch_size=64,
+                      dtype=F64)
+        b = ToyStream(ToySpec("matryoshka"), [5], batch_size=64, dtype=F64)
+        return a, b
+
+    model = MPSAE(20, 20, n_models=3, seed=[0, 1, 5], threshold=[0.05, 0.05, 0.6], dtype=F64)
+    train(model, StackedStreams(*streams()), cfg(n_steps=15))
+    alone = MPSAE(20, 20, seed=5, threshold=0.6, dtype=F64)
+    train(alone, streams()[1], cfg(n_steps=15))
+    torch.testing.assert_close(model.W[2], alone.W[0], rtol=1e-7, atol=1e-9)
+    with pytest.raises(ValueError, match="streams must hold at least one stream"):
+        StackedStreams()
