@@ -38,6 +38,7 @@ __all__ = [
     "cached",
     "check_params",
     "data_dir",
+    "derive_seed",
     "declared_parameters",
     "figures_dir",
     "git_commit",
@@ -45,6 +46,7 @@ __all__ = [
     "provenance",
     "repo_root",
     "resolve_device",
+    "runs_dir",
     "show_versions",
     "to_jsonable",
     "torch_generator",
@@ -101,6 +103,26 @@ def torch_generator(seed: int | Any, device: Any = "cpu") -> Any:
     return g
 
 
+def derive_seed(seed: int, *tags: str | int) -> int:
+    """Derive an independent seed from ``seed`` and tags (e.g. ``derive_seed(3, "model")``).
+
+    Two generators seeded with the same integer produce the same numbers; a run that seeds
+    its data and its model from one ``seed`` must derive distinct seeds for them.
+
+    Examples
+    --------
+    >>> derive_seed(0, "model") != derive_seed(0, "data")
+    True
+    """
+    if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
+        raise ValueError(f"seed must be a non-negative int, got {seed!r}")
+    words = [int(seed)] + [
+        t if isinstance(t, int) else int.from_bytes(hashlib.sha256(t.encode()).digest()[:4], "big")
+        for t in tags
+    ]
+    return int(np.random.SeedSequence(words).generate_state(1, dtype=np.uint64)[0] >> 1)
+
+
 def resolve_device(device: Any = "auto") -> Any:
     """Resolve ``"auto"`` to CUDA when available, else CPU; pass other values through.
 
@@ -148,6 +170,11 @@ def figures_dir(preset: str) -> Path:
         raise ValueError(f"preset must be a plain name such as 'quick', got {preset!r}")
     env = os.environ.get("MPLIB_FIGURES")
     return Path(env).resolve() if env else repo_root() / "figures" / preset
+
+
+def runs_dir() -> Path:
+    """Return ``data/runs/``, where trained models are kept (one checkpoint folder each)."""
+    return data_dir() / "runs"
 
 
 def cache_dir(stem: str) -> Path:

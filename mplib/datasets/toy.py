@@ -37,13 +37,14 @@ import numpy as np
 import torch
 
 from mplib.datasets.tree import Node, Tree
-from mplib.repro import torch_generator
+from mplib.repro import derive_seed, torch_generator
 
 __all__ = [
     "VARIANTS",
     "HierarchicalToy",
     "ToySpec",
     "ToyStream",
+    "data_generator",
     "group_cosine",
     "hierarchical_toy",
     "mixing_epsilon",
@@ -290,6 +291,16 @@ class ToySpec:
         return self.codes_from(u, g, norms=norms)[1]
 
 
+def data_generator(seed: int) -> torch.Generator:
+    """Return the generator behind ``hierarchical_toy(seed=seed)`` and ToyStream run ``seed``.
+
+    Seeded with ``derive_seed(seed, "hierarchical_toy")``, not ``seed`` itself: a model
+    initialised from ``torch_generator(seed)`` would otherwise draw the very Gaussian matrix
+    whose QR gives the ground-truth directions, and start next to the answer.
+    """
+    return torch_generator(derive_seed(seed, "hierarchical_toy"))
+
+
 # ---------------------------------------------------------------------------------------------
 # one data set, and a training stream
 
@@ -339,7 +350,8 @@ def hierarchical_toy(
         default: 0.1 for ``"mpsae"`` (the paper's Fig. 4A setting), 0 for ``"table1"`` (our
         choice; the paper does not state it) and ``"matryoshka"`` (orthonormal).
     seed : int, default=0
-        Seeds the directions (drawn first) and then the samples.
+        Seeds the directions (drawn first) and then the samples, through
+        :func:`data_generator` (independent of ``torch_generator(seed)``).
     variant : {"mpsae", "matryoshka", "table1"}, default="mpsae"
         See the module docstring.
     child_mean, child_std : float, optional
@@ -360,7 +372,7 @@ def hierarchical_toy(
     if n_samples <= 0:
         raise ValueError(f"n_samples must be > 0, got {n_samples}")
     spec = ToySpec(variant, within_level_cosine, child_mean, child_std)
-    gen = torch_generator(seed)
+    gen = data_generator(seed)
     feats, norms = spec.features(gen)
     tree = spec.tree
     active, codes = spec.codes_from(*spec.draw(int(n_samples), gen), norms=norms)
@@ -382,7 +394,7 @@ def hierarchical_toy(
 class ToyStream:
     """Fresh training batches for several runs at once, each with its own seed and basis.
 
-    Run ``m`` draws its directions and then all its batches from ``torch_generator(seeds[m])``
+    Run ``m`` draws its directions and then all its batches from ``data_generator(seeds[m])``
     in blocks of ``chunk`` batches, so its data do not depend on which other runs share the
     stream: a batched sweep and one-at-a-time training see identical data. Runs may follow
     different distributions (one :class:`ToySpec` per run, e.g. a sweep over cosines).
@@ -439,7 +451,7 @@ class ToyStream:
                 raise ValueError(f"{name} must be a positive int, got {v!r}")
         self.specs, self.seeds = specs, seeds
         self.batch_size, self.chunk, self.dtype, self.device = batch_size, chunk, dtype, device
-        self._gens = [torch_generator(s) for s in seeds]
+        self._gens = [data_generator(s) for s in seeds]
         pairs = [sp.features(g) for sp, g in zip(specs, self._gens)]
         self._feats64 = torch.stack([f for f, _ in pairs])
         self._norms64 = torch.stack([n for _, n in pairs])

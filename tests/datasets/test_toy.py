@@ -248,3 +248,26 @@ def test_every_pair_of_variants_and_cosines_builds():
         kw = dict(child_mean=1.0, child_std=0.25) if variant == "table1" else {}
         toy = hierarchical_toy(50, cos, seed=0, variant=variant, **kw)
         assert np.isfinite(toy.X).all()
+
+
+def test_mixed_stream_equals_single_spec_streams():
+    specs = [ToySpec("mpsae", 0.0), ToySpec("mpsae", 0.6), ToySpec("table1", 0.0, 0.5, 0.25)]
+    mixed = ToyStream(specs, seeds=[1, 2, 3], batch_size=8, chunk=3)
+    alone = [ToyStream(sp, seeds=[s], batch_size=8, chunk=3) for sp, s in zip(specs, [1, 2, 3])]
+    for _ in range(5):
+        x = next(mixed)
+        for m, stream in enumerate(alone):
+            np.testing.assert_array_equal(x[m].numpy(), next(stream)[0].numpy())
+    with pytest.raises(ValueError, match="one ToySpec per seed"):
+        ToyStream(specs, seeds=[1, 2])
+
+
+def test_data_seed_is_not_the_model_seed():
+    """A model seeded with s must not draw the Gaussian behind the features of seed s."""
+    from mplib.repro import torch_generator
+
+    gauss = torch.randn(20, 20, generator=torch_generator(4), dtype=torch.float64)
+    q = torch.linalg.qr(gauss).Q.T
+    toy = hierarchical_toy(1, 0.0, seed=4)
+    overlap = np.abs(toy.features @ q.numpy().T).max(1)
+    assert overlap.mean() < 0.9
