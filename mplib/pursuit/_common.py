@@ -7,12 +7,18 @@ from typing import NamedTuple
 import torch
 
 __all__ = [
+    "FIRST_CAPACITY",
     "PREMATURE",
     "KernelOut",
     "decode_slots",
     "dependence_floor",
+    "grow",
     "score_floor",
 ]
+
+#: Slots allocated up front; more are added by doubling. A tol-only run has a budget of N
+#: atoms, and B × N × d slots would not fit for SAE-sized dictionaries.
+FIRST_CAPACITY = 64
 
 # scikit-learn's text (sklearn/linear_model/_omp.py, ``premature``), verbatim: its tests and
 # users match on it.
@@ -63,6 +69,18 @@ def dependence_floor(dtype: torch.dtype) -> float:
     diagonal); scikit-learn uses ``ρ² <= eps`` with unit atoms.
     """
     return torch.finfo(dtype).eps
+
+
+def grow(t: torch.Tensor, dims: tuple[int, ...], size: int, eye: bool = False) -> torch.Tensor:
+    """Pad ``t`` with zeros along ``dims`` up to ``size`` (``eye``: ones on the new diagonal)."""
+    shape = list(t.shape)
+    for dim in dims:
+        shape[dim] = size
+    out = t.new_zeros(shape)
+    if eye:
+        out.diagonal(dim1=dims[0], dim2=dims[1]).fill_(1)
+    out[tuple(slice(0, n) for n in t.shape)] = t
+    return out
 
 
 def decode_slots(

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import torch
 
-from mplib.pursuit._common import KernelOut, score_floor
+from mplib.pursuit._common import FIRST_CAPACITY, KernelOut, grow, score_floor
 from mplib.pursuit._select import chunk_for, select_atoms
 
 __all__ = ["gradient_pursuit"]
@@ -78,10 +78,10 @@ def gradient_pursuit(
     dev, dt = X.device, X.dtype
     n_slots = min(int(budget.max()) if n_signals else 0, n_atoms)
     if positive:
-        cap = 2 * budget if max_iter is None else max_iter
+        iter_cap = 2 * budget if max_iter is None else max_iter
     else:
-        cap = budget
-    n_loops = int(cap.max()) if n_signals else 0
+        iter_cap = budget
+    n_loops = int(iter_cap.max()) if n_signals else 0
 
     norms2 = torch.linalg.vector_norm(D, dim=-1).square()  # no N × d temporary
     inv_norm = None
@@ -93,24 +93,33 @@ def gradient_pursuit(
     zero = X.new_zeros(())
     rows = torch.arange(n_signals, device=dev)
 
-    A = X.new_zeros(n_signals, n_slots, n_features)
-    z = X.new_zeros(n_signals, n_slots)
-    idx = torch.zeros(n_signals, n_slots, dtype=torch.long, device=dev)
-    occupied = torch.zeros(n_signals, n_slots, dtype=torch.bool, device=dev)
-    u_prev = X.new_zeros(n_signals, n_slots)
+    cap = min(n_slots, FIRST_CAPACITY)
+    A = X.new_zeros(n_signals, cap, n_features)
+    z = X.new_zeros(n_signals, cap)
+    idx = torch.zeros(n_signals, cap, dtype=torch.long, device=dev)
+    occupied = torch.zeros(n_signals, cap, dtype=torch.bool, device=dev)
+    u_prev = X.new_zeros(n_signals, cap)
     c_prev = X.new_zeros(n_signals, n_features)
     cp2 = X.new_zeros(n_signals)  # ‖c_prev‖²; 0 means "no previous direction"
     R = X.clone()
     n_iter = torch.zeros(n_signals, dtype=torch.long, device=dev)
-    done = (budget <= 0) | (cap <= 0)
+    done = (budget <= 0) | (iter_cap <= 0)
     path_idx, path_z = [], []
 
     for it in range(n_loops):
         if tol is not None:
             done = done | ((R * R).sum(-1) <= tol)
-        done = done | (n_iter >= cap)
+        done = done | (n_iter >= iter_cap)
         if bool(done.all()):
             break
+        # Slots beyond the iteration count are still empty: work on the used ones only.
+        hi = min(it + 1, n_slots)
+        if hi > cap:  # room for this iteration's atom (a tol-only budget is N atoms)
+            cap = min(2 * cap, n_slots)
+            A, z, idx = grow(A, (1,), cap), grow(z, (1,), cap), grow(idx, (1,), cap)
+            occupied, u_prev = grow(occupied, (1,), cap), grow(u_prev, (1,), cap)
+            path_idx = [grow(t, (1,), cap) for t in path_idx]
+            path_z = [grow(t, (1,), cap) for t in path_z]
         room = occupied.sum(-1) < budget
         excl = torch.where(occupied, idx, torch.full_like(idx, -1))
         best, j = select_atoms(
@@ -130,8 +139,6 @@ def gradient_pursuit(
             idx[rows, slot] = torch.where(add, j, idx[rows, slot])
             occupied[rows, slot] = occupied[rows, slot] | add
 
-        # Slots beyond the iteration count are still empty: work on the used ones only.
-        hi = min(it + 1, n_slots)
         Ah = A[:, :hi]
         g = torch.bmm(Ah, R.unsqueeze(-1)).squeeze(-1)
         g = torch.where(occupied[:, :hi] & live.unsqueeze(-1), g, zero)
@@ -161,7 +168,7 @@ def gradient_pursuit(
         R = R - step.unsqueeze(-1) * c
         if positive and bool(cut.any()):
             leave = cut.unsqueeze(-1) & (
-                (z <= 0) | (torch.arange(n_slots, device=dev) == blocker.unsqueeze(-1))
+                (z <= 0) | (torch.arange(cap, device=dev) == blocker.unsqueeze(-1))
             )
             z = torch.where(leave, zero, z)
             occupied = occupied & ~leave

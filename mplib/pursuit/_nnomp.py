@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import torch
 
-from mplib.pursuit._common import KernelOut, dependence_floor, score_floor
+from mplib.pursuit._common import FIRST_CAPACITY, KernelOut, dependence_floor, grow, score_floor
 from mplib.pursuit._nnls import nnls_gram
 from mplib.pursuit._select import chunk_for, select_atoms
 
@@ -78,12 +78,13 @@ def nn_omp(
     eps = dependence_floor(dt)
     chunk = chunk_for(n_signals, n_atoms, dev, chunk_size)
 
-    A = X.new_zeros(n_signals, n_slots, n_features)
-    G = torch.eye(n_slots, dtype=dt, device=dev).expand(n_signals, n_slots, n_slots).clone()
-    L = torch.eye(n_slots, dtype=dt, device=dev).expand(n_signals, n_slots, n_slots).clone()
-    b = X.new_zeros(n_signals, n_slots)
-    z = X.new_zeros(n_signals, n_slots)
-    idx = torch.zeros(n_signals, n_slots, dtype=torch.long, device=dev)
+    cap = min(n_slots, FIRST_CAPACITY)
+    A = X.new_zeros(n_signals, cap, n_features)
+    G = torch.eye(cap, dtype=dt, device=dev).expand(n_signals, cap, cap).clone()
+    L = G.clone()
+    b = X.new_zeros(n_signals, cap)
+    z = X.new_zeros(n_signals, cap)
+    idx = torch.zeros(n_signals, cap, dtype=torch.long, device=dev)
     n_iter = torch.zeros(n_signals, dtype=torch.long, device=dev)
     dependent = torch.zeros((), dtype=torch.bool, device=dev)
     R = X.clone()
@@ -98,6 +99,11 @@ def nn_omp(
         done = done | (n_iter >= budget)
         if bool(done.all()):
             break
+        if k == cap:  # a tol-only budget is min(N, d) atoms: grow by doubling
+            cap = min(2 * cap, n_slots)
+            A, b, z, idx = (grow(t, (1,), cap) for t in (A, b, z, idx))
+            G, L = grow(G, (1, 2), cap, eye=True), grow(L, (1, 2), cap, eye=True)
+            path = [grow(t, (1,), cap) for t in path]
         best, j = select_atoms(
             R, D, positive=True, inv_norm=inv_norm, exclude=idx[:, :k], chunk=chunk
         )

@@ -22,7 +22,14 @@ from __future__ import annotations
 
 import torch
 
-from mplib.pursuit._common import KernelOut, decode_slots, dependence_floor, score_floor
+from mplib.pursuit._common import (
+    FIRST_CAPACITY,
+    KernelOut,
+    decode_slots,
+    dependence_floor,
+    grow,
+    score_floor,
+)
 from mplib.pursuit._select import chunk_for, select_atoms
 
 __all__ = ["omp_residual"]
@@ -87,12 +94,13 @@ def omp_residual(
     # Per-signal state of the rows still in the batch; finished rows are written to the full
     # outputs and dropped once at most half the batch is live (compaction), so signals that
     # stop early (tol) stop paying for the correlation GEMM.
-    L_out = torch.eye(n_slots, dtype=dt, device=dev).expand(n_signals, n_slots, n_slots).clone()
-    p_out = X.new_zeros(n_signals, n_slots)
-    idx_out = torch.zeros(n_signals, n_slots, dtype=torch.long, device=dev)
+    cap = min(n_slots, FIRST_CAPACITY)
+    L_out = torch.eye(cap, dtype=dt, device=dev).expand(n_signals, cap, cap).clone()
+    p_out = X.new_zeros(n_signals, cap)
+    idx_out = torch.zeros(n_signals, cap, dtype=torch.long, device=dev)
     n_iter_out = torch.zeros(n_signals, dtype=torch.long, device=dev)
     rows = torch.arange(n_signals, device=dev)
-    Q = X.new_zeros(n_signals, n_slots, n_features)
+    Q = X.new_zeros(n_signals, cap, n_features)
     L, p, idx, n_iter = L_out.clone(), p_out.clone(), idx_out.clone(), n_iter_out.clone()
     dependent = torch.zeros((), dtype=torch.bool, device=dev)
     R = X.clone()
@@ -110,6 +118,12 @@ def omp_residual(
         n_live = int((~done).sum())
         if n_live == 0:
             break
+        if k == cap:
+            cap = min(2 * cap, n_slots)
+            Q, p, idx = grow(Q, (1,), cap), grow(p, (1,), cap), grow(idx, (1,), cap)
+            L = grow(L, (1, 2), cap, eye=True)
+            L_out, p_out = grow(L_out, (1, 2), cap, eye=True), grow(p_out, (1,), cap)
+            idx_out = grow(idx_out, (1,), cap)
         if n_live <= rows.numel() // 2:
             flush()
             keep = (~done).nonzero().squeeze(1)

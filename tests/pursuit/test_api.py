@@ -151,3 +151,29 @@ def test_n_iter_and_budget_semantics(XD, alg):
     assert ((res.codes != 0).sum(1) <= 7).all()
     tol_only = sparse_encode(X, D, algorithm=alg, tol=1.0)
     assert ((tol_only.residual**2).sum(1) <= 1.0).all()
+
+
+@pytest.mark.parametrize(
+    ("alg", "positive", "regime"),
+    [("omp", False, "residual"), ("omp", False, "gram"), ("omp", True, "auto"),
+     ("gp", False, "auto"), ("acgp", True, "auto"), ("mp", False, "auto")],
+)
+def test_tol_only_grows_past_the_first_capacity(alg, positive, regime):
+    """A tol-only run has a budget of N atoms; slots are allocated by doubling (64, 128, …)."""
+    from mplib.pursuit import reference as ref
+
+    refs = {"mp": ref.matching_pursuit, "omp": ref.orthogonal_mp, "gp": ref.gradient_pursuit,
+            "acgp": ref.acgp}
+    D = unit_dictionary(40, 160, 100)
+    X = np.random.default_rng(41).standard_normal((4, 100))
+    if positive:
+        X = np.abs(X) @ np.abs(D[:100]) / 10  # plenty of positive correlations
+    tol = 1e-4 * (X**2).sum(1)
+    res = sparse_encode(X, D, algorithm=alg, tol=tol, positive=positive, regime=regime,
+                        return_path=True)
+    assert res.n_iter.max() > 64
+    np.testing.assert_array_equal(res.path[-1], res.codes)
+    for i, x in enumerate(X):
+        r = refs[alg](x, D, 160, tol=tol[i], positive=positive)
+        assert res.n_iter[i] == r.n_iter
+        np.testing.assert_allclose(res.codes[i], r.codes, rtol=1e-6, atol=1e-8)
