@@ -60,16 +60,20 @@ def _check_int(value: Any, name: str) -> int | None:
     return value
 
 
-def choose_regime(n_signals: int, n_features: int, n_atoms: int, max_budget: int) -> str:
+def choose_regime(
+    n_signals: int, n_features: int, n_atoms: int, max_budget: int, by_tol: bool = False
+) -> str:
     """Pick the OMP regime: ``"gram"`` or ``"residual"`` (spec §1.2, regime choice).
 
     Gram costs ``O(d·N²)`` once plus ``O(d·N + S²·N)`` per signal; residual costs
     ``O(S·d·N + S²·d)`` per signal. Gram wins when ``N`` is small enough for ``G`` to fit,
-    the batch amortizes ``G`` (``B·S >= N``) and ``S`` is below ``d``.
+    the batch amortizes ``G`` (``B·S >= N``) and ``S`` is below ``d`` — or unknown (``by_tol``:
+    a tol-only run, whose budget of N atoms says nothing about the atoms it will use).
     """
     if n_atoms > _GRAM_MAX_ATOMS:
         return "residual"
-    if n_signals * max(max_budget, 1) < n_atoms or max_budget >= n_features:
+    budget = min(max(max_budget, 1), n_features, n_atoms)
+    if n_signals * budget < n_atoms or (budget >= n_features and not by_tol):
         return "residual"
     return "gram"
 
@@ -103,7 +107,7 @@ def _run_gram(prep: Prepared, normalize: bool, return_path: bool) -> KernelOut:
 
 
 def _run(prep: Prepared, algorithm: str, positive: bool, normalize: bool, return_path: bool,
-         regime: str, max_iter: int | None, chunk: int | None) -> KernelOut:
+         regime: str, max_iter: int | None, chunk: int | None, by_tol: bool) -> KernelOut:
     X, D, budget, tol = prep.X, prep.D, prep.budget, prep.tol
     if algorithm == "mp":
         norms = torch.linalg.vector_norm(D, dim=-1)  # no N × d temporary
@@ -132,7 +136,7 @@ def _run(prep: Prepared, algorithm: str, positive: bool, normalize: bool, return
         return nn_omp(X, D, budget, tol=tol, normalize=normalize, return_path=return_path,
                       chunk_size=chunk)
     if regime == "auto":
-        regime = choose_regime(X.shape[0], X.shape[1], D.shape[0], int(budget.max()))
+        regime = choose_regime(X.shape[0], X.shape[1], D.shape[0], int(budget.max()), by_tol)
     if regime == "gram":
         return _run_gram(prep, normalize, return_path)
     return omp_residual(X, D, budget, tol=tol, normalize=normalize, return_path=return_path,
@@ -289,7 +293,7 @@ def sparse_encode(
             codes = empty
         else:
             out = _run(prep, algorithm, positive, normalize, return_path, regime, max_iter,
-                       chunk_size)
+                       chunk_size, tol is not None and n_nonzero_coefs is None)
             codes = None
         if _premature(out, prep, algorithm, positive):
             warnings.warn(PREMATURE, RuntimeWarning, stacklevel=2)

@@ -241,6 +241,8 @@ def test_auto_regime_picks_and_agrees():
     assert choose_regime(5000, 256, 1024, 32) == "gram"
     assert choose_regime(4096, 576, 16384, 64) == "residual"
     assert choose_regime(2, 256, 1024, 8) == "residual"  # G would not pay off
+    assert choose_regime(500, 64, 256, 64) == "residual"  # S >= d: the GEMM wins
+    assert choose_regime(500, 64, 256, 256, by_tol=True) == "gram"
     D = unit_dictionary(34, 50, 20)
     X = np.random.default_rng(35).standard_normal((30, 20))
     auto = sparse_encode(X, D, n_nonzero_coefs=4).codes
