@@ -142,6 +142,8 @@ def check_budget(
             raise TypeError(
                 f"n_nonzero_coefs must be an int or integers, got dtype {arr.dtype}"
             )
+        if arr.ndim == 0:  # a 0-d array or tensor is a scalar
+            return check_budget(int(arr), n_samples, n_atoms, device)
         if arr.ndim != 1 or arr.shape[0] != n_samples:
             raise ValueError(
                 f"n_nonzero_coefs must be an int or have shape ({n_samples},) (one per sample), "
@@ -176,6 +178,8 @@ def check_tol(tol: Any, n_samples: int, device: torch.device) -> torch.Tensor | 
             arr = np.asarray(tol)
         if arr.dtype.kind not in "fiu":
             raise TypeError(f"tol must be a non-negative float or floats, got dtype {arr.dtype}")
+        if arr.ndim == 0:  # a 0-d array or tensor is a scalar
+            return check_tol(float(arr), n_samples, device)
         shape_ok = arr.ndim == 1 and arr.shape[0] == n_samples
         if not shape_ok:
             raise ValueError(

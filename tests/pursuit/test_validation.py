@@ -113,6 +113,9 @@ def test_default_budget():
     b = check_budget(np.array([1, 2, 3], dtype=np.int32), 3, 100, torch.device("cpu"))
     assert b.dtype == torch.int64 and b.tolist() == [1, 2, 3]
     assert check_tol(None, 3, torch.device("cpu")) is None
+    assert check_budget(torch.tensor(4), 2, 9, torch.device("cpu")).tolist() == [4, 4]
+    assert check_tol(np.float32(0.5), 2, torch.device("cpu")).tolist() == [0.5, 0.5]
+    assert check_tol(torch.tensor(0.25), 2, torch.device("cpu")).tolist() == [0.25, 0.25]
     assert check_tol(0, 2, torch.device("cpu")).tolist() == [0.0, 0.0]
 
 
