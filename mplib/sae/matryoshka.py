@@ -189,12 +189,24 @@ class MatryoshkaSAE(BaseSAE):
         ends = torch.cat([ends, torch.full((self.n_models, 1), n)], -1).to(self.W_dec.device)
         return torch.arange(n, device=ends.device) < ends[..., None]
 
-    def _decode_prefixes(self, acts: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        """Reconstruction of every prefix, (M, P, B, d) (normalised space)."""
-        if mask.shape[1] == 1:
-            return torch.baddbmm(self.b_dec[:, None, :], acts, self.W_dec)[:, None]
-        w = mask[..., None].to(acts.dtype) * self.W_dec[:, None]  # (M, P, N, d)
-        return acts[:, None] @ w + self.b_dec[:, None, None, :]
+    def _prefix_errors(self, xn: torch.Tensor, acts: torch.Tensor, mask: torch.Tensor):
+        """Squared error of every prefix, batch mean, (M, P), without forming (M, P, B, d).
+
+        With ``c = x - b_dec``, ``u = c W_decᵀ``, ``G = W_dec W_decᵀ``::
+
+            ||c - Σ_{j<e} a_j w_j||² = ||c||² + Σ_{i<e} a_i (a_i G_ii + 2 Σ_{j<i} a_j G_ji - 2 u_i)
+
+        so one (B × N) term per latent and a (N × P) product give all nested prefixes: about
+        twice the work of one decode instead of P times (float32 agrees to ~1e-7 relative).
+        """
+        W = self.W_dec
+        c = xn - self.b_dec[:, None, :]
+        u = torch.bmm(c, W.transpose(1, 2))
+        G = torch.bmm(W, W.transpose(1, 2))
+        y = torch.bmm(acts, G.triu(1))  # y_i = Σ_{j<i} a_j G_ji
+        t = acts * (acts * torch.diagonal(G, dim1=1, dim2=2)[:, None, :] + 2 * (y - u))
+        err = (c * c).sum(-1)[..., None] + torch.bmm(t, mask.transpose(1, 2).to(acts.dtype))
+        return err.mean(1)
 
     def _acts(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Scale (M, 1, 1), scaled input and ReLU activations (normalised space)."""
@@ -203,13 +215,16 @@ class MatryoshkaSAE(BaseSAE):
         return s, xn, torch.relu(torch.baddbmm(self.b_enc[:, None, :], xn, self.W_enc))
 
     def _terms(self, xn: torch.Tensor, acts: torch.Tensor, mask: torch.Tensor) -> tuple:
-        """Prefix reconstructions, mean prefix error and mean prefix L1 (per run)."""
-        preds = self._decode_prefixes(acts, mask)
-        sq = ((preds - xn[:, None]) ** 2).sum(-1).mean(-1)  # (M, P)
+        """Full reconstruction, normed codes, mean prefix error and mean prefix L1 (per run)."""
+        pred = torch.baddbmm(self.b_dec[:, None, :], acts, self.W_dec)
+        if mask.shape[1] == 1:  # Vanilla: the direct error, as the toy computes it
+            sq = ((pred - xn) ** 2).sum(-1).mean(-1)[:, None]
+        else:
+            sq = self._prefix_errors(xn, acts, mask)
         recon = (sq / self.d_in if self.reduction == "mean" else sq).mean(-1)
         normed = acts * self._dec_norms()[:, None, :]
         l1 = (normed.mean(-2)[:, None, :] * mask.to(normed.dtype)).sum(-1).mean(-1)
-        return preds[:, -1], normed, recon, l1
+        return pred, normed, recon, l1
 
     def _output(self, s, preds, normed, recon, l1, coef) -> SAEOutput:
         aux = coef.to(l1.dtype) * l1

@@ -186,3 +186,22 @@ def test_relu_adaptive_coefficient_moves_towards_target():
     model = ReLUSAE(20, 20, n_models=2, l1_coef=1e-3, target_l0=[1.0, 50.0], l1_warmup=0.0)
     train(model, toy_stream([0, 1]), TrainConfig(n_steps=50, warmup_steps=5, progress=False))
     assert float(model.l1[0]) > 1e-3 > float(model.l1[1])
+
+
+def test_matryoshka_prefix_errors_equal_direct_reconstructions():
+    """The Gram-form prefix errors equal ||x - b - Σ_{j<e} a_j w_j||² for every prefix."""
+    model = MatryoshkaSAE(20, 20, n_models=2, dtype=F64, seed=3)
+    g = torch.Generator().manual_seed(3)
+    with torch.no_grad():
+        model.W_dec.normal_(generator=g)
+        model.b_dec.normal_(generator=g)
+    xn = torch.randn(2, 30, 20, dtype=F64, generator=g)
+    acts = torch.rand(2, 30, 20, dtype=F64, generator=g)
+    mask = model._prefix_mask()
+    got = model._prefix_errors(xn, acts, mask)
+    for m in range(2):
+        for p in range(mask.shape[1]):
+            keep = mask[m, p].to(F64)
+            pred = (acts[m] * keep) @ model.W_dec[m] + model.b_dec[m]
+            direct = ((xn[m] - pred) ** 2).sum(-1).mean()
+            torch.testing.assert_close(got[m, p], direct, rtol=1e-10, atol=1e-10)
