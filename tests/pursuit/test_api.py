@@ -177,3 +177,15 @@ def test_tol_only_grows_past_the_first_capacity(alg, positive, regime):
         r = refs[alg](x, D, 160, tol=tol[i], positive=positive)
         assert res.n_iter[i] == r.n_iter
         np.testing.assert_allclose(res.codes[i], r.codes, rtol=1e-6, atol=1e-8)
+
+
+@pytest.mark.parametrize("alg", ALGS)
+def test_non_negative_float32(XD, alg):
+    X, D = XD
+    r64 = sparse_encode(X, D, algorithm=alg, n_nonzero_coefs=5, positive=True)
+    r32 = sparse_encode(X.astype(np.float32), D.astype(np.float32), algorithm=alg,
+                        n_nonzero_coefs=5, positive=True)
+    assert r32.codes.dtype == np.float32 and (r32.codes >= 0).all()
+    agree = ((r32.codes != 0) == (r64.codes != 0)).all(1)
+    assert agree.mean() >= 0.9
+    np.testing.assert_allclose(r32.codes[agree], r64.codes[agree], atol=1e-4)
