@@ -14,6 +14,10 @@ steps per second of one batched model of M runs (M = 1, 50, 200) and models per 
 15,000 steps, extrapolated from a window of steps (stated in the output) after a short
 untimed warm start; the one-at-a-time number is the M = 1 row.
 
+Part ``kernel``: a proposal for :func:`mplib.pursuit.mp_loop` (the library does not use it):
+the toy MP-SAE's forward+backward with ``mp_loop`` against a compacted, Gram-space kernel with
+an analytic backward pass (:class:`_CompactMP`), checked equal in float64 first.
+
 Run::
 
     .venv/bin/python benchmarks/bench_sae.py                 # both parts, paper sizes
@@ -37,6 +41,7 @@ from torch import nn
 from torch.autograd.graph import saved_tensors_hooks
 
 from mplib.datasets import ToySpec, ToyStream
+from mplib.pursuit import MPTrace, dense_codes
 from mplib.repro import show_versions
 from mplib.sae import MPSAE, BatchTopKSAE, MatryoshkaSAE, TrainConfig, train
 
@@ -238,9 +243,166 @@ def bench_sweep(runs: list[int], steps: int, warm: int) -> list[dict]:
     return rows
 
 
+# ---------------------------------------------------------------------------------------------
+# part "kernel": a proposal for mplib.pursuit (not used by the library)
+
+
+class _CompactMP(torch.autograd.Function):
+    """Toy-sized MP, proposed for ``mp_loop``: same contract, same numbers, fewer passes.
+
+    * Finished signals leave the loop (compaction with ``index_select``): the work follows the
+      mean number of steps per signal (~2.5 on the toy) instead of the batch maximum (~12).
+    * Correlations live in Gram space: ``c ← c - a·G[j]`` with ``G = D Dᵀ`` (small N only).
+    * Analytic backward: walks the steps in reverse, rebuilding ``r_{t-1} = r_t + a·d_j``
+      (O(B·d) memory, no autograd graph of per-step nodes).
+    Inputs: X (M, B, d), D (M, N, d); positive/signed/abs selection; correlation/projection.
+    """
+
+    @staticmethod
+    def forward(ctx, X, D, budget, tol, selection, coefficient, support_rule):
+        M, B, d = X.shape
+        N = D.shape[1]
+        G = torch.bmm(D, D.transpose(1, 2))
+        Gf, n2f = G.reshape(M * N, N), torch.diagonal(G, dim1=1, dim2=2).reshape(M * N)
+        cl = torch.bmm(X, D.transpose(1, 2)).reshape(M * B, N)
+        r2 = (X * X).sum(-1).reshape(M * B)
+        live = torch.arange(M * B, device=X.device)
+        base = (live // B) * N
+        bud, tolf = budget.reshape(M * B), None if tol is None else tol.reshape(M * B)
+        used = torch.zeros(M * B * N, dtype=torch.bool, device=X.device) if support_rule \
+            else None
+        steps, t = [], 0
+        while live.numel():
+            ok = bud.index_select(0, live) > t
+            if tolf is not None:
+                ok &= r2 > tolf.index_select(0, live)
+            best, j = (cl.abs() if selection == "abs" else cl).max(-1)
+            if selection == "positive":
+                ok &= best > 0
+            if not bool(ok.all()):
+                keep = ok.nonzero().squeeze(1)
+                live, base, cl, r2, best, j = (v.index_select(0, keep)
+                                               for v in (live, base, cl, r2, best, j))
+                if not live.numel():
+                    break
+            fj = base + j
+            cj = cl.gather(1, j[:, None]).squeeze(1) if selection == "abs" else best
+            nj = n2f.index_select(0, fj)
+            if coefficient == "projection":
+                a = cj / nj
+                r2 = r2 - a * cj
+            else:
+                a = cj
+                r2 = r2 + a * a * (nj - 2)
+            cl = cl.addcmul(a[:, None], Gf.index_select(0, fj), value=-1)
+            steps.append((live, fj, a))
+            t += 1
+            if used is not None:
+                pos = live * N + j
+                seen = used.index_select(0, pos)
+                used.index_fill_(0, pos, True)
+                if bool(seen.any()):
+                    keep = (~seen).nonzero().squeeze(1)
+                    live, base, cl, r2 = (v.index_select(0, keep) for v in (live, base, cl, r2))
+        S = len(steps)
+        idx = torch.zeros(M * B, S, dtype=torch.long, device=X.device)
+        val = torch.zeros(M * B, S, dtype=X.dtype, device=X.device)
+        n_iter = torch.zeros(M * B, dtype=torch.long, device=X.device)
+        for s, (rows, fj, a) in enumerate(steps):
+            idx[:, s].index_copy_(0, rows, fj % N)
+            val[:, s].index_copy_(0, rows, a)
+            n_iter.index_add_(0, rows, torch.ones_like(rows))
+        codes = torch.zeros(M * B, N, dtype=X.dtype, device=X.device).scatter_add_(1, idx, val)
+        R = X - torch.bmm(codes.view(M, B, N), D)
+        ctx.save_for_backward(D, R)
+        ctx.steps, ctx.projection = steps, coefficient == "projection"
+        return idx.view(M, B, S), val.view(M, B, S), R, n_iter.view(M, B)
+
+    @staticmethod
+    def backward(ctx, g_idx, g_val, g_R, g_n):
+        D, R = ctx.saved_tensors
+        M, B, d = R.shape
+        Rf = R.reshape(M * B, d).clone()
+        gr = (torch.zeros_like(R) if g_R is None else g_R).reshape(M * B, d).clone()
+        gv = None if g_val is None else g_val.reshape(M * B, -1)
+        Df, gD = D.reshape(-1, d), torch.zeros_like(D).reshape(-1, d)
+        for s in range(len(ctx.steps) - 1, -1, -1):
+            rows, fj, a = ctx.steps[s]
+            dj = Df.index_select(0, fj)
+            r_prev = Rf.index_select(0, rows).addcmul(a[:, None], dj)
+            Rf.index_copy_(0, rows, r_prev)
+            g = gr.index_select(0, rows)
+            ga = -(g * dj).sum(-1)
+            if gv is not None:
+                ga = ga + gv[:, s].index_select(0, rows)
+            if ctx.projection:
+                q = ga / (dj * dj).sum(-1)
+                g_prev = g.addcmul(q[:, None], dj)
+                g_dj = q[:, None] * r_prev - a[:, None] * g - (2 * q * a)[:, None] * dj
+            else:
+                g_prev = g.addcmul(ga[:, None], dj)
+                g_dj = ga[:, None] * r_prev - a[:, None] * g
+            gr.index_copy_(0, rows, g_prev)
+            gD.index_add_(0, fj, g_dj)
+        return gr.view(M, B, d), gD.view_as(D), None, None, None, None, None
+
+
+def compact_mp(X, D, *, n_steps, tol=None, selection="positive", coefficient="correlation",
+               stop_on_unchanged_support=False):
+    """Drop-in for ``mp_loop`` (3-D inputs, the options the MP-SAE uses)."""
+    M, B, _ = X.shape
+    budget = torch.as_tensor(n_steps, device=X.device).expand(M, B)
+    tol_t = None if tol is None else torch.as_tensor(tol, dtype=X.dtype,
+                                                     device=X.device).expand(M, B)
+    return MPTrace(*_CompactMP.apply(X, D, budget, tol_t, selection, coefficient,
+                                     stop_on_unchanged_support))
+
+
+def bench_kernel(runs: list[int], steps: int, warm: int) -> dict:
+    """Toy MP-SAE training steps with ``mp_loop`` and with :func:`compact_mp`, same weights."""
+    import mplib.sae.mp as mp_module
+
+    original = mp_module.mp_loop
+    spec = ToySpec("mpsae", 0.3)
+    out = {"exact": {}, "rows": []}
+    # exactness, float64: codes, residuals, step counts and gradients
+    stream = ToyStream(spec, [0, 1, 2], batch_size=200, dtype=torch.float64)
+    model = MPSAE(20, 20, n_models=3, dtype=torch.float64)
+    train(model, stream, TrainConfig(n_steps=100, progress=False))
+    x = next(stream)
+    grads = []
+    for fn in (original, compact_mp):
+        W = model.W.detach().clone().requires_grad_(True)
+        tr = fn(x, W, n_steps=21, tol=0.05**2, selection="positive", coefficient="correlation",
+                stop_on_unchanged_support=True)
+        (tr.residual**2).sum().backward()
+        grads.append((dense_codes(tr.indices, tr.values, 20), tr.residual, tr.n_iter, W.grad))
+    for name, a, b in zip(("codes", "residual", "n_iter", "grad_W"), *grads):
+        out["exact"][name] = float((a.detach().double() - b.detach().double()).abs().max())
+    try:
+        for m in runs:
+            stream = ToyStream(spec, list(range(m)), batch_size=200)
+            model = MPSAE(20, 20, n_models=m)
+            train(model, stream, TrainConfig(n_steps=warm, progress=False))
+            batches = [next(stream) for _ in range(steps)]
+            row = {"runs": m}
+            for name, fn in (("mp_loop", original), ("compact", compact_mp)) * 2:
+                mp_module.mp_loop = fn
+                clone = MPSAE(20, 20, n_models=m)
+                clone.load_state_dict(model.state_dict())
+                t = time.perf_counter()
+                for xb in batches:
+                    clone.training_step(xb, warm, 15_000).loss.sum().backward()
+                row[name] = (time.perf_counter() - t) / steps  # second round overwrites
+            out["rows"].append(row)
+    finally:
+        mp_module.mp_loop = original
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--part", choices=["mp", "sweep", "all"], default="all")
+    ap.add_argument("--part", choices=["mp", "sweep", "kernel", "all"], default="all")
     ap.add_argument("--size", choices=sorted(SIZES), default="paper")
     ap.add_argument("--rounds", type=int, default=2, help="timed steps per method (part mp)")
     ap.add_argument("--runs", type=int, nargs="+", default=[1, 50, 200])
@@ -273,6 +435,16 @@ def main() -> None:
         peak = md["peak"] / max(mo["peak"], 1)
         print(f"ratio dense/ours: time {r['speedup']:.2f}x, saved memory {saved:.1f}x, "
               f"peak {peak:.1f}x")
+    if args.part in ("kernel", "all"):
+        r = bench_kernel(args.runs[1:] or args.runs, args.steps, 300)
+        print("\n== proposal for mplib.pursuit: compacted Gram-space MP with analytic backward"
+              " (toy MP-SAE forward+backward, steps 300+ of a toy run)")
+        print("exactness vs mp_loop (float64, max |Δ|): "
+              + ", ".join(f"{k} {v:.1e}" for k, v in r["exact"].items()))
+        print(f"{'runs':>6}{'mp_loop ms/step':>17}{'compact ms/step':>17}{'speed-up':>10}")
+        for row in r["rows"]:
+            print(f"{row['runs']:>6}{row['mp_loop'] * 1e3:>17.1f}{row['compact'] * 1e3:>17.1f}"
+                  f"{row['mp_loop'] / row['compact']:>9.1f}x")
     if args.part in ("sweep", "all"):
         rows = bench_sweep(args.runs, args.steps, args.warm)
         print(f"\n== toy sweep: 20 latents, batch 200, steps {args.warm}-{args.warm + args.steps}"

@@ -14,15 +14,16 @@ from mplib.repro import torch_generator
 __all__ = ["RunRandom", "check_choice", "check_float", "check_int", "keep_top_k"]
 
 
-def keep_top_k(codes: torch.Tensor, k: int | torch.Tensor) -> torch.Tensor:
+def keep_top_k(codes: torch.Tensor, k: int | Sequence[int] | torch.Tensor) -> torch.Tensor:
     """Keep the ``k`` largest entries of each code row, zero the rest.
 
     Parameters
     ----------
     codes : Tensor of shape (M, B, N)
         Codes of ``M`` runs.
-    k : int or Tensor of shape (M,)
-        Entries kept per row (one value per run allowed); clipped to ``[0, N]``.
+    k : int, sequence of int or Tensor of shape (M,)
+        Entries kept per row (one value per run allowed); clipped to ``[0, N]``. A sequence
+        avoids the host synchronisation a tensor's maximum costs on a GPU.
 
     Returns
     -------
@@ -30,8 +31,14 @@ def keep_top_k(codes: torch.Tensor, k: int | torch.Tensor) -> torch.Tensor:
         Differentiable with respect to the kept entries.
     """
     n = codes.shape[-1]
-    if isinstance(k, torch.Tensor) and k.numel() > 1:
+    if isinstance(k, Sequence) and not isinstance(k, str):
+        k_max = min(max(int(v) for v in k), n)
+        k = torch.as_tensor(list(k), device=codes.device)
+    elif isinstance(k, torch.Tensor) and k.numel() > 1:
         k_max = min(int(k.max()), n)
+    else:
+        k_max = None
+    if k_max is not None:
         if k_max <= 0:
             return torch.zeros_like(codes)
         vals, idx = codes.topk(k_max, dim=-1, sorted=True)

@@ -73,8 +73,7 @@ class TopKSAE(LinearSAE):
             dead_steps=check_int("dead_steps", dead_steps),
         )
         self._init_linear("tied")
-        kk = self.hyper["k"]
-        self._k = self._per_run_tensor(kk, torch.long) if isinstance(kk, list) else kk
+        self._k = self.hyper["k"]  # an int, or a list of ints (one per run)
         self._buffer("since_fired", torch.zeros(self.n_models, n_latents, dtype=torch.long))
 
     def _run(self, x: torch.Tensor, train: bool) -> SAEOutput:

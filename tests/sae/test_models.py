@@ -211,3 +211,11 @@ def test_bad_hyper_parameters(cls, kwargs, exc, match):
 
 def test_every_model_configuration_is_exercised():
     assert {cls for cls, _ in MODELS.values()} == set(REGISTRY.values())
+
+
+def test_per_run_k_of_topk():
+    model = TopKSAE(20, 20, n_models=2, k=[1, 3], seed=[0, 1])
+    x = torch.randn(2, 40, 20)
+    z = model.encode(x)
+    assert (z[0] != 0).sum(-1).max() == 1 and (z[1] != 0).sum(-1).max() == 3
+    torch.testing.assert_close(model.get_run(1).encode(x[1]), z[1])
