@@ -6,13 +6,14 @@ imports a compute module. :func:`save_figure` writes ``<stem>.png``, ``.pdf`` an
 """
 
 from mplib.plotting.core import FIGSIZE, save_figure, use_style
-from mplib.plotting.panels import gram_heatmap, group_boxes, tree_diagram
+from mplib.plotting.panels import gram_heatmap, group_boxes, median_band, tree_diagram
 from mplib.plotting.pursuit import pursuit_steps, residual_decay, throughput_bars
 
 __all__ = [
     "FIGSIZE",
     "gram_heatmap",
     "group_boxes",
+    "median_band",
     "pursuit_steps",
     "residual_decay",
     "save_figure",

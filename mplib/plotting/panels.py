@@ -149,3 +149,39 @@ def tree_diagram(
     ax.set_ylim(-float(depth.max()) - 0.7, 1.4)
     ax.set_xlim(-0.7, cursor[0] - 0.3)
     return pos
+
+
+def median_band(
+    ax: Any,
+    x: Sequence[float],
+    values: np.ndarray,
+    *,
+    label: str | None = None,
+    color: Any = None,
+    marker: str = "o",
+    quantiles: tuple[float, float] = (0.25, 0.75),
+) -> Any:
+    """Plot the median over seeds with a shaded inter-quantile band (default: the IQR).
+
+    Parameters
+    ----------
+    ax : matplotlib.axes.Axes
+    x : sequence of float, length n_x
+    values : ndarray of shape (n_x, n_seeds)
+        One row per x; NaN entries are ignored.
+    label, color, marker : optional
+        Line style.
+    quantiles : (float, float), default=(0.25, 0.75)
+
+    Returns
+    -------
+    matplotlib.lines.Line2D
+    """
+    values = np.asarray(values, dtype=float)
+    if values.ndim != 2 or values.shape[0] != len(x):
+        raise ValueError(f"values must have shape (len(x)={len(x)}, n_seeds), got {values.shape}")
+    med = np.nanmedian(values, axis=1)
+    lo, hi = np.nanquantile(values, quantiles, axis=1)
+    (line,) = ax.plot(x, med, marker=marker, ms=3, label=label, color=color)
+    ax.fill_between(x, lo, hi, color=line.get_color(), alpha=0.2, lw=0)
+    return line

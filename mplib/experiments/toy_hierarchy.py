@@ -1,0 +1,321 @@
+"""The synthetic-hierarchy experiments of the MP-SAE paper: sweeps of toy SAEs, scored.
+
+Fig. 4, Figs. 12–16 and Table 1 of Costa et al. (2025) train four 20-latent SAEs (Vanilla,
+BatchTopK, Matryoshka, MP-SAE) with the toy recipe (``TrainConfig()`` defaults: Adam 3e-2,
+β = (0.5, 0.9375), 15,000 steps, batch 200, clip 1, warmup-stable-decay) on fresh batches of
+:mod:`mplib.datasets` toys, then compare each learned dictionary with the ground truth.
+
+* :func:`train_toy_runs` trains any list of :class:`ToyRun` (SAE × distribution × seed), all
+  runs of one SAE as one batched model, and keeps every trained run as a checkpoint folder
+  ``data/runs/toy/<sae>-<key>/`` keyed by everything it depends on, so notebooks share runs
+  (Figs. 12–15 reuse the Fig. 4 sweep) and a second build trains nothing.
+* :func:`evaluate_toy_run` aligns a model to the truth (the authors' activation-based
+  Hungarian matching on 1,000 binary samples) and returns every number the figures show.
+
+Seeds: run ``seed`` draws its data from ``data_generator(seed)`` and initialises its model from
+``derive_seed(seed, "model")``, independent streams. A run trained inside a batch follows the
+trajectory it would follow alone up to float rounding, so its cached result may differ in the
+last bits from a run trained in another batch.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import torch
+
+from mplib.datasets import ToySpec, ToyStream, data_generator
+from mplib.metrics import absorption_score, flat_hierarchical_mse, hungarian_alignment
+from mplib.repro import cache_key, derive_seed, runs_dir, torch_generator
+from mplib.sae import (
+    MPSAE,
+    BaseSAE,
+    BatchTopKSAE,
+    MatryoshkaSAE,
+    TrainConfig,
+    is_checkpoint,
+    load_model,
+    save_checkpoint,
+    train,
+)
+
+__all__ = [
+    "SAE_LABELS",
+    "TOY_SAES",
+    "ToyRun",
+    "ToyScores",
+    "evaluate_toy_run",
+    "grid",
+    "make_toy_sae",
+    "reference_codes",
+    "run_folder",
+    "train_toy_runs",
+]
+
+TOY_SAES = ("vanilla", "batchtopk", "matryoshka", "mp")
+SAE_LABELS = {"vanilla": "Vanilla", "batchtopk": "BatchTopK", "matryoshka": "Matryoshka",
+              "mp": "MP-SAE"}
+
+
+@dataclasses.dataclass(frozen=True)
+class ToyRun:
+    """One training run: which SAE, on which distribution, with which seed."""
+
+    sae: str
+    """One of :data:`TOY_SAES`."""
+    spec: ToySpec
+    """The data distribution."""
+    seed: int
+    """Seeds the data (directions and batches) and, derived, the model's initialisation."""
+    mp_threshold: float = 0.05
+    """MP-SAE residual-norm stop (0.05 in the paper; 0.6 for Fig. 16); ignored by the others."""
+
+    def __post_init__(self) -> None:
+        if self.sae not in TOY_SAES:
+            raise ValueError(f"sae must be one of {TOY_SAES}, got {self.sae!r}")
+        if not isinstance(self.spec, ToySpec):
+            raise TypeError(f"spec must be a ToySpec, got {type(self.spec).__name__}")
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
+            raise ValueError(f"seed must be a non-negative int, got {self.seed!r}")
+        if not (isinstance(self.mp_threshold, int | float) and self.mp_threshold > 0):
+            raise ValueError(f"mp_threshold must be a positive float, got {self.mp_threshold!r}")
+
+    def describe(self) -> dict[str, Any]:
+        """JSON-able description (part of the cache key)."""
+        d = {"sae": self.sae, "seed": self.seed, **dataclasses.asdict(self.spec)}
+        if self.sae == "mp":
+            d["mp_threshold"] = float(self.mp_threshold)
+        return d
+
+
+def make_toy_sae(sae: str, seeds: Sequence[int], *, mp_threshold: float = 0.05) -> BaseSAE:
+    """Build a batched toy SAE (20 latents, spec ``mpsae.md`` § 3.5) with one run per seed.
+
+    Model seeds are ``derive_seed(seed, "model")``. Vanilla is the Matryoshka class with one
+    prefix and no latent re-sorting, as in the authors' notebook.
+    """
+    model_seeds = [derive_seed(s, "model") for s in seeds]
+    common = dict(seed=model_seeds, n_models=len(model_seeds))
+    if sae == "vanilla":
+        return MatryoshkaSAE(20, 20, n_prefixes=1, permute_latents=False, **common)
+    if sae == "matryoshka":
+        return MatryoshkaSAE(20, 20, **common)
+    if sae == "batchtopk":
+        return BatchTopKSAE(20, 20, **common)
+    if sae == "mp":
+        return MPSAE(20, 20, threshold=float(mp_threshold), **common)
+    raise ValueError(f"sae must be one of {TOY_SAES}, got {sae!r}")
+
+
+def run_folder(run: ToyRun, cfg: TrainConfig) -> Any:
+    """Checkpoint folder of a trained run: ``data/runs/toy/<sae>-<key>``."""
+    train_part = {k: v for k, v in cfg.to_dict().items()
+                  if k not in ("progress", "log_every", "checkpoint_every", "checkpoint_dir")}
+    return runs_dir() / "toy" / f"{run.sae}-{cache_key(run.describe(), train_part)}"
+
+
+def train_toy_runs(
+    runs: Sequence[ToyRun],
+    cfg: TrainConfig | None = None,
+    *,
+    max_models: int = 400,
+    progress: bool = False,
+) -> list[BaseSAE]:
+    """Train (or load from the run cache) every run; return one standalone model per run.
+
+    Runs not yet cached are grouped by SAE (and MP threshold) and trained as batched models of
+    at most ``max_models`` runs, with one independent :class:`~mplib.datasets.ToyStream` per
+    run (``cfg.batch_size`` samples a step). Each run is then saved as its own checkpoint.
+
+    Parameters
+    ----------
+    runs : sequence of ToyRun
+    cfg : TrainConfig, optional
+        Defaults to the toy recipe, ``TrainConfig()`` (15,000 steps).
+    max_models : int, default=400
+        Largest batched model (memory: the stream buffers 64 batches per run).
+    progress : bool, default=False
+        Show a progress bar per batched model.
+
+    Returns
+    -------
+    list of BaseSAE
+        In the order of ``runs`` (unbatched models in eval mode).
+    """
+    cfg = TrainConfig() if cfg is None else cfg
+    cfg = dataclasses.replace(cfg, progress=progress, checkpoint_dir=None, checkpoint_every=None)
+    if isinstance(max_models, bool) or not isinstance(max_models, int) or max_models < 1:
+        raise ValueError(f"max_models must be a positive int, got {max_models!r}")
+    folders = [run_folder(r, cfg) for r in runs]
+    todo: dict[tuple[str, float], list[int]] = {}
+    for i, (run, folder) in enumerate(zip(runs, folders)):
+        if not is_checkpoint(folder) and i == folders.index(folder):
+            todo.setdefault((run.sae, float(run.mp_threshold)), []).append(i)
+    for (sae, threshold), idx in todo.items():
+        for lo in range(0, len(idx), max_models):
+            part = idx[lo:lo + max_models]
+            seeds = [runs[i].seed for i in part]
+            model = make_toy_sae(sae, seeds, mp_threshold=threshold)
+            stream = ToyStream([runs[i].spec for i in part], seeds, batch_size=cfg.batch_size)
+            train(model, stream, cfg)
+            for j, i in enumerate(part):
+                save_checkpoint(folders[i], model.get_run(j), cfg=cfg)
+    return [load_model(f).eval() for f in folders]
+
+
+# ---------------------------------------------------------------------------------------------
+# evaluation
+
+
+@dataclasses.dataclass(frozen=True)
+class ToyScores:
+    """How one trained run compares with the ground truth (every number the figures show)."""
+
+    run: ToyRun
+    """The run."""
+    flat_mse: float
+    """Within-level correlation error on the aligned Gram ``D̂D̂ᵀ`` (our definition)."""
+    hier_mse: float
+    """Cross-level correlation on ``D̂D̂ᵀ`` (our definition)."""
+    cross_family_mse: float
+    """Correlation between children of different parents on ``D̂D̂ᵀ``."""
+    flat_mse_alignment: float
+    """As ``flat_mse`` on the alignment matrix ``FD̂ᵀ``."""
+    hier_mse_alignment: float
+    """As ``hier_mse`` on ``FD̂ᵀ``."""
+    mean_cosine: float
+    """Mean cosine between each feature and its matched atom."""
+    parent_cosine: np.ndarray
+    """(9,) cosine of each child's atom with its parent's direction (absorption)."""
+    child_cosine: np.ndarray
+    """(9,) cosine of each child's atom with its own direction (recovered when ≥ 0.5)."""
+    l0: float
+    """Realised L0 on 10,000 fresh samples."""
+    fvu: float
+    """Fraction of variance unexplained on the same samples."""
+    gram: np.ndarray
+    """(20, 20) aligned ``D̂D̂ᵀ``."""
+    alignment: np.ndarray
+    """(20, 20) ``A_ij = ⟨f_i, d̂_j⟩``."""
+    reference_codes: np.ndarray
+    """(n_reference, 20) learned codes on the reference batch, columns aligned to features."""
+
+    def summary(self) -> dict[str, Any]:
+        """Scalar numbers as a JSON-able dict."""
+        return {
+            **self.run.describe(),
+            "flat_mse": self.flat_mse, "hier_mse": self.hier_mse,
+            "cross_family_mse": self.cross_family_mse,
+            "flat_mse_alignment": self.flat_mse_alignment,
+            "hier_mse_alignment": self.hier_mse_alignment,
+            "mean_cosine": self.mean_cosine, "l0": self.l0, "fvu": self.fvu,
+        }
+
+
+def reference_codes(spec: ToySpec, n: int = 100, seed: int = 0) -> np.ndarray:
+    """Return the reference codes of Fig. 11b: ``n`` samples, rows sorted by the tree.
+
+    The same for every run and SAE (a fixed seed), rows ordered by their first active
+    feature, then the next (so the samples of one top-level node sit together).
+    """
+    z = spec.codes(n, torch_generator(derive_seed(seed, "reference"))).numpy()
+    active = z != 0
+    first = np.where(active.any(1), active.argmax(1), z.shape[1])
+    order = np.lexsort((~active).T[::-1].tolist() + [first])
+    return z[order]
+
+
+def evaluate_toy_run(
+    model: BaseSAE,
+    run: ToyRun,
+    *,
+    n_match: int = 1000,
+    n_eval: int = 10_000,
+    reference: np.ndarray | None = None,
+) -> ToyScores:
+    """Score one trained run against its ground truth.
+
+    The model is matched to the features by the authors' rule (Hungarian assignment on the
+    activations of ``n_match`` binary samples, spec ``mpsae.md`` § 3.6), then the aligned,
+    unit-normalised atoms give the flat/hierarchical MSE and the absorption cosines.
+
+    Parameters
+    ----------
+    model : BaseSAE
+        A standalone (unbatched) toy SAE trained on ``run``.
+    run : ToyRun
+    n_match : int, default=1000
+        Binary samples for the matching.
+    n_eval : int, default=10000
+        Fresh samples for the realised L0 and FVU.
+    reference : ndarray of shape (n, 20), optional
+        True codes of the reference batch (default: :func:`reference_codes` of the spec).
+
+    Returns
+    -------
+    ToyScores
+    """
+    with torch.no_grad():
+        return _evaluate(model, run, n_match, n_eval, reference)
+
+
+def _evaluate(model: BaseSAE, run: ToyRun, n_match: int, n_eval: int, reference) -> ToyScores:
+    spec = run.spec
+    gen = data_generator(run.seed)
+    feats64, norms64 = spec.features(gen)  # the same draw as the run's training stream
+    feats = feats64.float()
+    dtype = model.decoder_weight.dtype
+
+    g = torch_generator(derive_seed(run.seed, "match"))
+    match_true = spec.codes(n_match, g, norms=norms64, binary=True)
+    match_x = (match_true @ feats64).to(dtype)
+    codes = model.encode(match_x)
+    al = hungarian_alignment(model.dictionary.detach(), feats, codes=codes,
+                             true_codes=match_true.float())
+    fh = flat_hierarchical_mse(al.atoms, feats, tree=spec.tree)
+    ab = absorption_score(al.atoms, feats, tree=spec.tree)
+
+    g = torch_generator(derive_seed(run.seed, "eval"))
+    x = (spec.codes(n_eval, g, norms=norms64) @ feats64).to(dtype)
+    z = model.encode(x)
+    x_hat = model.decode(z)
+    fvu = float(((x - x_hat) ** 2).sum() / ((x - x.mean(0)) ** 2).sum())
+
+    ref = reference_codes(spec) if reference is None else reference
+    ref_x = (torch.as_tensor(ref) @ feats64).to(dtype)
+    ref_codes = al.aligned_codes(model.encode(ref_x))
+    return ToyScores(
+        run=run,
+        flat_mse=float(fh.flat_mse), hier_mse=float(fh.hier_mse),
+        cross_family_mse=float(fh.cross_family_mse),
+        flat_mse_alignment=float(fh.flat_mse_alignment),
+        hier_mse_alignment=float(fh.hier_mse_alignment),
+        mean_cosine=float(np.mean(al.cosine)),
+        parent_cosine=ab.parent_cosine, child_cosine=ab.child_cosine,
+        l0=float((z != 0).sum(-1).double().mean()), fvu=fvu,
+        gram=al.gram, alignment=al.alignment, reference_codes=np.asarray(ref_codes),
+    )
+
+
+
+def grid(scores: Sequence[ToyScores], field: str, saes: Sequence[str],
+         cosines: Sequence[float]) -> np.ndarray:
+    """Arrange one scalar of many runs as ``(len(saes), len(cosines), n_seeds)``.
+
+    Runs are matched on ``run.sae`` and ``run.spec.within_level_cosine``; seeds fill the last
+    axis in the order met (NaN where a cell has fewer runs than the fullest one).
+    """
+    cells: dict[tuple[str, float], list[float]] = {}
+    for sc in scores:
+        cells.setdefault((sc.run.sae, float(sc.run.spec.within_level_cosine)), []).append(
+            float(getattr(sc, field)))
+    width = max((len(v) for v in cells.values()), default=0)
+    out = np.full((len(saes), len(cosines), width), np.nan)
+    for i, sae in enumerate(saes):
+        for j, c in enumerate(cosines):
+            vals = cells.get((sae, float(c)), [])
+            out[i, j, :len(vals)] = vals
+    return out
