@@ -94,7 +94,7 @@ def omp_case(d, N, S, B, quick, repeats):
         lambda: sparse_encode(Xt, Dt, n_nonzero_coefs=S, regime="gram"), repeats)
     n_res = min(B, 1000)
     t_res, _ = best_time(
-        lambda: sparse_encode(Xt[:n_res], Dt, n_nonzero_coefs=S, regime="residual"), 1)
+        lambda: sparse_encode(Xt[:n_res], Dt, n_nonzero_coefs=S, regime="residual"), repeats)
     n_sk = min(B, SKLEARN_SUBSET[N] // (5 if quick else 1))
     t_sk, sk = best_time(lambda: sklearn_omp(X[:n_sk], D, S), 1)
     same = ((ours.codes[:n_sk].numpy() != 0) == (sk != 0)).all(1).mean()
@@ -143,7 +143,7 @@ def main():
     parser.add_argument("--quick", action="store_true", help="small batches, a few seconds")
     parser.add_argument("--repeats", type=int, default=None, help="timing repeats (best of)")
     args = parser.parse_args()
-    repeats = args.repeats or (1 if args.quick else 2)
+    repeats = args.repeats or (2 if args.quick else 3)
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, "
           f"{os.cpu_count()} CPUs, load average {load:.2f}"
