@@ -248,7 +248,16 @@ def train(
     resume: bool | str | os.PathLike = False,
     callback: Callable[[int, BaseSAE, SAEOutput], None] | None = None,
 ) -> TrainResult:
-    """Train ``model`` (one SAE or a batched sweep) in place.
+    """Train ``model`` (one SAE or a batched sweep) in place; it is left in eval mode.
+
+    Each step: set the learning rate from the schedule, ``model.training_step`` (adaptive
+    state updates), backpropagate the sum of the per-run losses, clip each run's gradient
+    norm, Adam/AdamW step, ``model.post_step`` (latent re-sorting), decoder-norm projection.
+
+    Speed: the step has no per-run Python loop and no host synchronisation outside the MP
+    pursuit; tiny models are bound by per-operation overheads, so prefer one torch thread
+    per process (``torch.set_num_threads(1)``) and a few hundred runs per batched model, or
+    two processes on two cores (``benchmarks/bench_sae.py`` measures it).
 
     Parameters
     ----------
