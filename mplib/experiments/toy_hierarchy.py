@@ -50,6 +50,7 @@ __all__ = [
     "evaluate_toy_run",
     "grid",
     "make_toy_sae",
+    "pooled_absorption",
     "reference_codes",
     "run_folder",
     "train_toy_runs",
@@ -202,6 +203,10 @@ class ToyScores:
     """(20, 20) ``A_ij = ⟨f_i, d̂_j⟩``."""
     reference_codes: np.ndarray
     """(n_reference, 20) learned codes on the reference batch, columns aligned to features."""
+    atoms: np.ndarray
+    """(20, 20) matched atoms, unit norm, row ``i`` ↔ feature ``i``."""
+    features: np.ndarray
+    """(20, 20) the run's ground-truth directions."""
 
     def summary(self) -> dict[str, Any]:
         """Scalar numbers as a JSON-able dict."""
@@ -297,6 +302,7 @@ def _evaluate(model: BaseSAE, run: ToyRun, n_match: int, n_eval: int, reference)
         parent_cosine=ab.parent_cosine, child_cosine=ab.child_cosine,
         l0=float((z != 0).sum(-1).double().mean()), fvu=fvu,
         gram=al.gram, alignment=al.alignment, reference_codes=np.asarray(ref_codes),
+        atoms=np.asarray(al.atoms), features=feats64.numpy(),
     )
 
 
@@ -319,3 +325,16 @@ def grid(scores: Sequence[ToyScores], field: str, saes: Sequence[str],
             vals = cells.get((sae, float(c)), [])
             out[i, j, :len(vals)] = vals
     return out
+
+
+def pooled_absorption(scores: Sequence[ToyScores]) -> Any:
+    """Absorption of several runs pooled as Table 1 reports it (mean over recovered pairs).
+
+    Returns the :class:`~mplib.metrics.AbsorptionResult` of ``absorption_score`` on the runs'
+    stacked aligned atoms: NaN score when fewer than half of the (run, child) pairs are
+    recovered (child-atom cosine ≥ 0.5), recovered fraction always given.
+    """
+    if not scores:
+        raise ValueError("scores must hold at least one run")
+    return absorption_score(np.stack([sc.atoms for sc in scores]),
+                            np.stack([sc.features for sc in scores]), tree=scores[0].run.spec.tree)

@@ -5,8 +5,14 @@ imports a compute module. :func:`save_figure` writes ``<stem>.png``, ``.pdf`` an
 ``<stem>.json`` into ``figures/<preset>/``.
 """
 
-from mplib.plotting.core import FIGSIZE, save_figure, use_style
-from mplib.plotting.panels import gram_heatmap, group_boxes, median_band, tree_diagram
+from mplib.plotting.core import FIGSIZE, save_extra_figure, save_figure, use_style
+from mplib.plotting.panels import (
+    gram_heatmap,
+    group_boxes,
+    median_band,
+    runs_grid,
+    tree_diagram,
+)
 from mplib.plotting.pursuit import pursuit_steps, residual_decay, throughput_bars
 
 __all__ = [
@@ -16,6 +22,8 @@ __all__ = [
     "median_band",
     "pursuit_steps",
     "residual_decay",
+    "runs_grid",
+    "save_extra_figure",
     "save_figure",
     "throughput_bars",
     "tree_diagram",

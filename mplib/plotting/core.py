@@ -11,7 +11,7 @@ import matplotlib as mpl
 
 from mplib.repro import atomic_write, atomic_write_json, figures_dir, provenance
 
-__all__ = ["FIGSIZE", "save_figure", "use_style"]
+__all__ = ["FIGSIZE", "save_extra_figure", "save_figure", "use_style"]
 
 STYLE = Path(__file__).with_name("mplib.mplstyle")
 
@@ -57,12 +57,8 @@ def save_figure(
     """
     if "provenance" in results or "stem" in results:
         raise ValueError("results may not use the reserved keys 'stem' and 'provenance'")
-    out = figures_dir(preset)
-    paths = {ext: out / f"{stem}.{ext}" for ext in ("png", "pdf", "json")}
-    for ext in ("png", "pdf"):
-        buf = io.BytesIO()
-        fig.savefig(buf, format=ext, metadata=None if ext == "png" else {"CreationDate": None})
-        atomic_write(paths[ext], lambda f, b=buf: f.write(b.getvalue()))
+    paths = _save_images(fig, stem, preset)
+    paths["json"] = figures_dir(preset) / f"{stem}.json"
     record = {
         "stem": stem,
         "preset": preset,
@@ -70,4 +66,24 @@ def save_figure(
         "provenance": provenance(params, substitute=substitute),
     }
     atomic_write_json(paths["json"], record)
+    return paths
+
+
+def save_extra_figure(fig: Any, name: str, *, stem: str, preset: str) -> dict[str, Path]:
+    """Save a supplementary figure of notebook ``stem`` as ``<stem>-<name>.png`` and ``.pdf``.
+
+    Its numbers belong in the notebook's own JSON (:func:`save_figure`, called last).
+    """
+    if not name or not all(c.isalnum() or c in "._" for c in name):
+        raise ValueError(f"name must hold letters, digits, '.' and '_' only, got {name!r}")
+    return _save_images(fig, f"{stem}-{name}", preset)
+
+
+def _save_images(fig: Any, base: str, preset: str) -> dict[str, Path]:
+    out = figures_dir(preset)
+    paths = {ext: out / f"{base}.{ext}" for ext in ("png", "pdf")}
+    for ext, path in paths.items():
+        buf = io.BytesIO()
+        fig.savefig(buf, format=ext, metadata=None if ext == "png" else {"CreationDate": None})
+        atomic_write(path, lambda f, b=buf: f.write(b.getvalue()))
     return paths

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 from matplotlib.patches import Rectangle
 
-__all__ = ["gram_heatmap", "group_boxes", "tree_diagram"]
+__all__ = ["gram_heatmap", "group_boxes", "median_band", "runs_grid", "tree_diagram"]
 
 
 def gram_heatmap(
@@ -185,3 +185,79 @@ def median_band(
     (line,) = ax.plot(x, med, marker=marker, ms=3, label=label, color=color)
     ax.fill_between(x, lo, hi, color=line.get_color(), alpha=0.2, lw=0)
     return line
+
+
+def runs_grid(
+    panels: Mapping[str, Sequence[Mapping[str, np.ndarray]]],
+    *,
+    truth_gram: np.ndarray | None = None,
+    truth_codes: np.ndarray | None = None,
+    title: str | None = None,
+    cell: float = 0.55,
+) -> Any:
+    """One row per model, one group of three panels per run: ``D̂D̂ᵀ``, ``FD̂ᵀ``, codes.
+
+    The layout of the MP-SAE paper's Figs. 12–16. A first row shows the ground truth
+    (``F Fᵀ`` and the reference codes) when given.
+
+    Parameters
+    ----------
+    panels : mapping of str to sequence of mappings
+        Row label → one mapping per run with arrays ``"gram"`` (n, n), ``"alignment"`` (n, n)
+        and ``"codes"`` (n_samples, n) (aligned to the features).
+    truth_gram : ndarray of shape (n, n), optional
+    truth_codes : ndarray of shape (n_samples, n), optional
+    title : str, optional
+    cell : float, default=0.55
+        Size of one panel in inches.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    import matplotlib.pyplot as plt
+
+    rows = list(panels)
+    n_runs = max(len(v) for v in panels.values())
+    lead = int(truth_gram is not None or truth_codes is not None)
+    n_rows, n_cols = lead + len(rows), 3 * n_runs
+    fig, axes = plt.subplots(n_rows, n_cols, squeeze=False,
+                             figsize=(cell * n_cols + 0.8, cell * 1.3 * n_rows + 0.6),
+                             gridspec_kw={"hspace": 0.45})
+    cmax = max(float(np.max(np.abs(r["codes"]))) for v in panels.values() for r in v)
+    if truth_codes is not None:
+        cmax = max(cmax, float(np.max(np.abs(truth_codes))))
+    for ax in axes.flat:
+        ax.set_axis_off()
+
+    def show(ax, kind, value, name=None):
+        ax.set_axis_on()
+        if kind == "codes":
+            ax.imshow(value, aspect="auto", cmap="RdBu_r", vmin=-cmax, vmax=cmax,
+                      interpolation="nearest")
+        else:
+            gram_heatmap(ax, value)
+        ax.set_xticks([])
+        ax.set_yticks([])
+        for spine in ax.spines.values():
+            spine.set_visible(False)
+        if name:
+            ax.set_title(name, fontsize=6)
+
+    if lead:
+        if truth_gram is not None:
+            show(axes[0, 0], "gram", truth_gram, "truth $FF^T$")
+        if truth_codes is not None:
+            show(axes[0, 2], "codes", truth_codes, "true codes")
+        axes[0, 0].set_ylabel("truth", fontsize=7)
+    for i, row in enumerate(rows):
+        for r, run in enumerate(panels[row]):
+            a, b, c = axes[lead + i, 3 * r: 3 * r + 3]
+            top = i == 0
+            show(a, "gram", run["gram"], "$\\hat D\\hat D^T$" if top else None)
+            show(b, "gram", run["alignment"], "$F\\hat D^T$" if top else None)
+            show(c, "codes", run["codes"], f"codes, run {r + 1}" if top else None)
+        axes[lead + i, 0].set_ylabel(row, fontsize=7)
+    if title:
+        fig.suptitle(title, fontsize=9)
+    return fig

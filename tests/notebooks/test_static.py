@@ -81,3 +81,14 @@ def test_make_refuses_an_unknown_preset_key(tmp_path):
     assert out.returncode != 0
     assert "n_sampels" in out.stderr
     assert not (tmp_path / "out" / "fig10_tree.json").exists()
+
+
+@pytest.mark.parametrize("nb", NOTEBOOKS, ids=lambda p: p.stem)
+def test_papermill_reads_every_parameter(nb):
+    """papermill's own parser must see every declared name (else it only warns at run time)."""
+    from papermill.translators import PythonTranslator
+
+    cell = nb.read_text().split('# %% tags=["parameters"]', 1)[1].split("\n# %%", 1)[0]
+    seen = {p.name for p in PythonTranslator.inspect({"source": cell.strip()})}
+    missing = set(declared_parameters(nb)) - seen
+    assert not missing, f"papermill cannot parse: {missing}"
