@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from mplib.repro import torch_generator
+from mplib.repro import derive_seed, torch_generator
 
 __all__ = ["RunRandom", "check_choice", "check_float", "check_int", "keep_top_k"]
 
@@ -96,10 +96,7 @@ class RunRandom:
 
     def __init__(self, seeds: list[int]):
         # derived seeds: training draws never replay the initialisation's stream
-        self.gens = [
-            torch_generator(int(np.random.SeedSequence([s, 0x5AE]).generate_state(1)[0]))
-            for s in seeds
-        ]
+        self.gens = [torch_generator(derive_seed(s, "sae-train")) for s in seeds]
         self.block_start = [g.get_state() for g in self.gens]
         self.buffer: torch.Tensor | None = None
         self.shape: tuple[int, ...] | None = None

@@ -20,7 +20,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from mplib.repro import resolve_device, torch_generator
+from mplib.repro import derive_seed, resolve_device, torch_generator
 from mplib.sae._common import RunRandom, check_choice, check_int, keep_top_k
 
 __all__ = ["REGISTRY", "BaseSAE", "SAEOutput", "keep_top_k"]
@@ -63,8 +63,11 @@ class BaseSAE(nn.Module):
         (one run; inputs ``(B, d_in)``); an int, even 1, builds a batched one (inputs
         ``(n_models, B, d_in)``, or ``(B, d_in)`` shared by all runs).
     seed : int or sequence of int, default=0
-        Run ``m`` is initialised (and draws its training randomness) from ``seed + m``, or from
-        ``seed[m]`` when a sequence is given (its length then sets ``n_models``).
+        Run ``m`` has seed ``seed + m``, or ``seed[m]`` when a sequence is given (its length
+        then sets ``n_models``). Its initialisation and its training randomness use seeds
+        derived from it (:func:`mplib.repro.derive_seed` with tags ``"sae-init"`` and
+        ``"sae-train"``), so a model and a data stream given the same seed draw unrelated
+        numbers.
     reduction : {"sum", "mean"}, default="sum"
         Reconstruction loss: squared error summed over features, averaged over samples; or
         averaged over all entries.
@@ -119,7 +122,8 @@ class BaseSAE(nn.Module):
             raise TypeError(f"dtype must be a floating torch.dtype, got {dtype!r}")
         self._dtype = dtype
         self._device = resolve_device(device)
-        self._gens = [torch_generator(s) for s in seeds]
+        # derived seeds: a model and a data stream seeded alike must not draw the same numbers
+        self._gens = [torch_generator(derive_seed(s, "sae-init")) for s in seeds]
         self._random = RunRandom(seeds)
         self.hyper: dict[str, Any] = {}
 

@@ -25,7 +25,7 @@ def test_mpsae_recovers_the_dictionary_at_cosine_zero():
     model = MPSAE(20, 20, n_models=3, seed=seeds)
     train(model, stream, TrainConfig(n_steps=3000, progress=False, log_every=500))
     # the paper's matching batch: 1,000 binary tree samples, X = Z F per run
-    z = spec.codes(1000, torch_generator(123), binary=True, dtype=torch.float32)
+    z = spec.codes(1000, torch_generator(123), binary=True).float()
     X = z @ stream.features
     res = hungarian_alignment(model.dictionary.detach(), stream.features,
                               codes=model.encode(X), true_codes=z.expand(3, -1, -1))
