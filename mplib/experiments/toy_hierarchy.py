@@ -12,10 +12,10 @@ BatchTopK, Matryoshka, MP-SAE) with the toy recipe (``TrainConfig()`` defaults: 
 * :func:`evaluate_toy_run` aligns a model to the truth (the authors' activation-based
   Hungarian matching on 1,000 binary samples) and returns every number the figures show.
 
-Seeds: run ``seed`` draws its data from ``data_generator(seed)`` and initialises its model from
-``derive_seed(seed, "model")``, independent streams. A run trained inside a batch follows the
-trajectory it would follow alone up to float rounding, so its cached result may differ in the
-last bits from a run trained in another batch.
+Seeds: run ``seed`` draws its data from ``data_generator(seed)`` and its model derives its own
+initialisation stream from the same ``seed`` (independent numbers). A run trained inside a
+batch follows the trajectory it would follow alone up to float rounding, so its cached result
+may differ in the last bits from a run trained in another batch.
 """
 
 from __future__ import annotations
@@ -95,11 +95,11 @@ class ToyRun:
 def make_toy_sae(sae: str, seeds: Sequence[int], *, mp_threshold: float = 0.05) -> BaseSAE:
     """Build a batched toy SAE (20 latents, spec ``mpsae.md`` § 3.5) with one run per seed.
 
-    Model seeds are ``derive_seed(seed, "model")``. Vanilla is the Matryoshka class with one
-    prefix and no latent re-sorting, as in the authors' notebook.
+    The models derive their own initialisation seeds from ``seeds`` (never the data's
+    numbers). Vanilla is the Matryoshka class with one prefix and no latent re-sorting, as in
+    the authors' notebook.
     """
-    model_seeds = [derive_seed(s, "model") for s in seeds]
-    common = dict(seed=model_seeds, n_models=len(model_seeds))
+    common = dict(seed=list(seeds), n_models=len(seeds))
     if sae == "vanilla":
         return MatryoshkaSAE(20, 20, n_prefixes=1, permute_latents=False, **common)
     if sae == "matryoshka":
