@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import torch
 
 from mplib.sae._sparsity import unit_rows
@@ -49,6 +47,3 @@ class LinearSAE(BaseSAE, abstract=True):
 
     def _decode3(self, z: torch.Tensor) -> torch.Tensor:
         return torch.baddbmm(self.b_dec[:, None, :], z, self.W_dec)
-
-    def _extra(self, **kw: Any) -> None:
-        self.hyper.update(kw)
