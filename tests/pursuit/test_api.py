@@ -7,9 +7,10 @@ import warnings
 import numpy as np
 import pytest
 import torch
-from pursuit_problems import unit_dictionary
 
 from mplib.pursuit import PursuitResult, decode_sparse, sparse_encode
+
+from .pursuit_problems import unit_dictionary
 
 ALGS = ["mp", "omp", "gp", "acgp"]
 

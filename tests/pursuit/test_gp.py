@@ -5,11 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from pursuit_problems import sparse_signals, unit_dictionary
 
 from mplib.pursuit import reference as ref
 from mplib.pursuit import sparse_encode
 from mplib.pursuit._gp import gradient_pursuit
+
+from .pursuit_problems import sparse_signals, unit_dictionary
 
 REFS = {"gp": ref.gradient_pursuit, "acgp": ref.acgp}
 

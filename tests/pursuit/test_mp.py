@@ -5,10 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from pursuit_problems import unit_dictionary
 
 from mplib.pursuit import dense_codes, mp_loop, sparse_encode
 from mplib.pursuit import reference as ref
+
+from .pursuit_problems import unit_dictionary
 
 
 @pytest.mark.parametrize("positive", [False, True])

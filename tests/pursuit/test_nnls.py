@@ -5,12 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from pursuit_problems import sparse_signals, unit_dictionary
 from scipy.optimize import nnls as scipy_nnls
 
 from mplib.pursuit import nnls, sparse_encode
 from mplib.pursuit import reference as ref
 from mplib.pursuit._nnls import nnls_gram
+
+from .pursuit_problems import sparse_signals, unit_dictionary
 
 
 def kkt_violation(X, D, Z):

@@ -7,12 +7,13 @@ import warnings
 import numpy as np
 import pytest
 import torch
-from pursuit_problems import sparse_signals, unit_dictionary
 from sklearn.linear_model import orthogonal_mp_gram
 
 from mplib.pursuit import reference as ref
 from mplib.pursuit import sparse_encode
 from mplib.pursuit._common import PREMATURE
+
+from .pursuit_problems import sparse_signals, unit_dictionary
 
 REGIMES = ["gram", "residual"]
 

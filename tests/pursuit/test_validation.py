@@ -5,10 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from pursuit_problems import unit_dictionary
 
 from mplib.pursuit import nnls, sparse_encode
 from mplib.pursuit._validation import check_budget, check_tol, default_n_nonzero_coefs
+
+from .pursuit_problems import unit_dictionary
 
 ALGS = ["mp", "omp", "gp", "acgp"]
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 import torch
-from sae_helpers import MODELS
+
+from .sae_helpers import MODELS
 
 
 @pytest.fixture(params=sorted(MODELS))

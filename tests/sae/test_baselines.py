@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from sae_helpers import toy_stream
 
 from mplib.sae import (
     BatchTopKSAE,
@@ -18,6 +17,8 @@ from mplib.sae import (
     train,
 )
 from mplib.sae._sparsity import adaptive_l1
+
+from .sae_helpers import toy_stream
 
 F64 = torch.float64
 

@@ -6,7 +6,6 @@ import functools
 
 import pytest
 import torch
-from sae_helpers import MODELS, make, toy_stream
 
 from mplib.sae import (
     MPSAE,
@@ -21,6 +20,8 @@ from mplib.sae import (
     keep_top_k,
     train,
 )
+
+from .sae_helpers import MODELS, make, toy_stream
 
 QUICK = TrainConfig(n_steps=40, warmup_steps=5, progress=False, log_every=10)
 

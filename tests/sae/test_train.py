@@ -7,7 +7,6 @@ import json
 import numpy as np
 import pytest
 import torch
-from sae_helpers import make, toy_stream
 
 from mplib.sae import (
     MPSAE,
@@ -22,6 +21,8 @@ from mplib.sae import (
     save_checkpoint,
     train,
 )
+
+from .sae_helpers import make, toy_stream
 
 F64 = torch.float64
 
