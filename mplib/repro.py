@@ -35,6 +35,7 @@ __all__ = [
     "atomic_write_json",
     "cache_dir",
     "cache_key",
+    "code_fingerprint",
     "cached",
     "check_params",
     "data_dir",
@@ -264,6 +265,25 @@ def cache_key(*parts: Any) -> str:
 
     blob = json.dumps([__version__, to_jsonable(list(parts))], sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def code_fingerprint(*packages: str) -> str:
+    """Hash the source of mplib subpackages or modules (e.g. ``"sae"``, ``"pursuit/_mp.py"``).
+
+    Part of a cache key for artefacts whose value depends on code, so that a change to that
+    code invalidates them instead of silently serving stale results.
+    """
+    root = Path(__file__).resolve().parent
+    h = hashlib.sha256()
+    for pkg in packages:
+        path = root / pkg
+        if not path.exists():
+            raise ValueError(f"packages: no mplib/{pkg}")
+        files = sorted(path.rglob("*.py")) if path.is_dir() else [path]
+        for f in files:
+            h.update(str(f.relative_to(root)).encode())
+            h.update(f.read_bytes())
+    return h.hexdigest()[:16]
 
 
 def cached(stem: str, name: str, key_parts: Any, compute: Callable[[], Any]) -> Any:

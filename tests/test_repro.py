@@ -152,3 +152,12 @@ def test_figures_dir_validates_preset(monkeypatch):
     assert repro.figures_dir("quick").parts[-2:] == ("figures", "quick")
     with pytest.raises(ValueError, match="preset"):
         repro.figures_dir("../etc")
+
+
+def test_code_fingerprint_tracks_sources():
+    a = repro.code_fingerprint("datasets")
+    assert a == repro.code_fingerprint("datasets")
+    assert a != repro.code_fingerprint("sae")
+    assert len(repro.code_fingerprint("pursuit/_mp.py")) == 16
+    with pytest.raises(ValueError, match="packages"):
+        repro.code_fingerprint("nonexistent")

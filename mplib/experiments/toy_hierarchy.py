@@ -29,7 +29,7 @@ import torch
 
 from mplib.datasets import ToySpec, ToyStream, data_generator
 from mplib.metrics import absorption_score, flat_hierarchical_mse, hungarian_alignment
-from mplib.repro import cache_key, derive_seed, runs_dir, torch_generator
+from mplib.repro import cache_key, code_fingerprint, derive_seed, runs_dir, torch_generator
 from mplib.sae import (
     MPSAE,
     BaseSAE,
@@ -112,10 +112,16 @@ def make_toy_sae(sae: str, seeds: Sequence[int], *, mp_threshold: float = 0.05) 
 
 
 def run_folder(run: ToyRun, cfg: TrainConfig) -> Any:
-    """Checkpoint folder of a trained run: ``data/runs/toy/<sae>-<key>``."""
+    """Checkpoint folder of a trained run: ``data/runs/toy/<sae>-<key>``.
+
+    The key hashes the run, the training config and the source of the code that produces
+    the model (:mod:`mplib.sae`, :mod:`mplib.datasets`, the MP kernel), so a code change
+    retrains instead of serving a stale model.
+    """
     train_part = {k: v for k, v in cfg.to_dict().items()
                   if k not in ("progress", "log_every", "checkpoint_every", "checkpoint_dir")}
-    return runs_dir() / "toy" / f"{run.sae}-{cache_key(run.describe(), train_part)}"
+    code = code_fingerprint("sae", "datasets", "pursuit/_mp.py")
+    return runs_dir() / "toy" / f"{run.sae}-{cache_key(run.describe(), train_part, code)}"
 
 
 def train_toy_runs(
