@@ -64,7 +64,7 @@ $(OUT)/%.json: notebooks/%.py $$(wildcard $(PARAMS)/$$*.yaml) $(LIB) | $(STAMP)
 
 test: $(STAMP)  ## run the unit tests, then every notebook with the smoke preset
 	$(PY) -m pytest -n 2 $(PYTEST_ARGS)
-	$(MAKE) --no-print-directory -j2 figures PRESET=smoke
+	OMP_NUM_THREADS=1 $(MAKE) --no-print-directory -j2 figures PRESET=smoke
 	MPLIB_REQUIRE_SMOKE=1 $(PY) -m pytest tests/notebooks/test_outputs.py -q -p no:randomly
 
 lint: $(STAMP)  ## ruff over the package, notebooks, tests and benchmarks
