@@ -7,13 +7,14 @@ from typing import Any, NamedTuple
 
 import torch
 
+from mplib.pursuit import _omp_gram_cpu
 from mplib.pursuit._common import PREMATURE, KernelOut, decode_slots, score_floor
 from mplib.pursuit._gp import gradient_pursuit
 from mplib.pursuit._mp import dense_codes, mp_loop
 from mplib.pursuit._nnomp import nn_omp
-from mplib.pursuit._omp_gram import omp_gram
+from mplib.pursuit._omp_gram_run import compiled, run_compiled, run_gram
 from mplib.pursuit._omp_residual import omp_residual
-from mplib.pursuit._validation import Prepared, prepare, to_output, to_tensor
+from mplib.pursuit._validation import Prepared, pow2mul, prepare, to_output, to_tensor
 
 __all__ = ["ALGORITHMS", "REGIMES", "PursuitResult", "decode_sparse", "sparse_encode"]
 
@@ -78,32 +79,18 @@ def choose_regime(
     return "gram"
 
 
-def _run_gram(prep: Prepared, normalize: bool, return_path: bool) -> KernelOut:
-    X, D = prep.X, prep.D
-    n_features, n_atoms = X.shape[1], D.shape[0]
-    G = D @ D.T
-    alpha0 = X @ D.T
-    inv = None
-    if normalize:
-        norms2 = G.diagonal()
-        inv = torch.where(norms2 > 0, norms2.rsqrt(), G.new_zeros(()))
-        G = G * inv.unsqueeze(0) * inv.unsqueeze(1)
-        alpha0 = alpha0 * inv
-    x2 = (X * X).sum(-1)
-    budget = prep.budget.clamp(max=min(n_features, n_atoms))
-    if prep.tol is not None:
-        # scikit-learn tests tol after a step; ours holds before the first one too.
-        budget = torch.where(x2 <= prep.tol, torch.zeros_like(budget), budget)
-    out = omp_gram(
-        G, alpha0, n_nonzero_coefs=budget, tol=prep.tol,
-        norms_squared=x2 if prep.tol is not None else None, return_path=return_path,
-    )
-    coef, path = out.coef, out.path
-    if inv is not None:
-        coef = coef * inv
-        path = None if path is None else path * inv
-    residual = X - coef @ D
-    return KernelOut(None, coef, out.n_iter, residual, path, out.early_stop)
+def _dense_output(out: KernelOut, prep: Prepared, n_atoms: int) -> torch.Tensor:
+    """Dense codes in the units of the original problem from slot-form kernel output."""
+    if compiled(out.coef):
+        # one parallel pass that zeroes, scatters and rescales (two exact power-of-two
+        # products, as Prepared.unscale_codes does) instead of three passes over (B, N)
+        rows = pow2mul(out.coef.new_ones(out.coef.shape[0]), prep.x_exp).numpy()
+        scale = 2.0 ** -prep.d_exp
+        return torch.from_numpy(_omp_gram_cpu.dense_codes(
+            out.indices.contiguous().numpy(), out.coef.detach().contiguous().numpy(),
+            n_atoms, rows, scale,
+        ))
+    return prep.unscale_codes(dense_codes(out.indices, out.coef, n_atoms))
 
 
 def _run(prep: Prepared, algorithm: str, positive: bool, normalize: bool, return_path: bool,
@@ -138,7 +125,7 @@ def _run(prep: Prepared, algorithm: str, positive: bool, normalize: bool, return
     if regime == "auto":
         regime = choose_regime(X.shape[0], X.shape[1], D.shape[0], int(budget.max()), by_tol)
     if regime == "gram":
-        return _run_gram(prep, normalize, return_path)
+        return run_gram(prep, normalize, return_path)
     return omp_residual(X, D, budget, tol=tol, normalize=normalize, return_path=return_path,
                         chunk_size=chunk)
 
@@ -292,23 +279,41 @@ def sparse_encode(
             )
             codes = empty
         else:
+            by_tol = tol is not None and n_nonzero_coefs is None
+            if algorithm == "omp" and not positive and not return_path and compiled(prep.X) and (
+                regime == "gram" or regime == "auto" and choose_regime(
+                    n_samples, prep.X.shape[1], n_atoms, int(prep.budget.max()), by_tol
+                ) == "gram"
+            ):
+                # compiled CPU Gram kernel: results come back finished, in the caller's units
+                fast = run_compiled(prep, normalize, return_sparse)
+                if fast.premature:
+                    warnings.warn(PREMATURE, RuntimeWarning, stacklevel=2)
+                return PursuitResult(
+                    to_output(fast.codes, prep), to_output(fast.residual, prep),
+                    to_output(fast.n_iter, prep, is_float=False), None,
+                    to_output(fast.indices, prep, is_float=False),
+                    to_output(fast.values, prep),
+                )
             out = _run(prep, algorithm, positive, normalize, return_path, regime, max_iter,
-                       chunk_size, tol is not None and n_nonzero_coefs is None)
+                       chunk_size, by_tol)
             codes = None
         if _premature(out, prep, algorithm, positive):
             warnings.warn(PREMATURE, RuntimeWarning, stacklevel=2)
-        if out.indices is None:  # Gram regime: dense coefficients
+        result_codes = None
+        if out.indices is None:  # Gram regime on the torch kernel: dense coefficients
             dense = out.coef
             if return_sparse:
                 k = min(int(out.n_iter.max()) if n_samples else 0, n_atoms)
                 _, ind = dense.abs().topk(k, dim=-1)
                 ind = ind.sort(-1).values
                 out = out._replace(indices=ind, coef=dense.gather(-1, ind))
-        elif codes is None and not return_sparse:
-            dense = dense_codes(out.indices, out.coef, n_atoms)
-        else:
-            dense = codes
-        result_codes = None if return_sparse else to_output(prep.unscale_codes(dense), prep)
+            else:
+                result_codes = to_output(prep.unscale_codes(dense), prep)
+        elif codes is not None:
+            result_codes = to_output(prep.unscale_codes(codes), prep)
+        elif not return_sparse:
+            result_codes = to_output(_dense_output(out, prep, n_atoms), prep)
         indices = values = None
         if return_sparse:
             indices = to_output(out.indices, prep, is_float=False)

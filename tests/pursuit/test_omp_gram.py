@@ -1,7 +1,13 @@
-"""Batch-OMP Gram kernel against scikit-learn's ``orthogonal_mp_gram`` and by invariants."""
+"""Batch-OMP Gram kernel against scikit-learn's ``orthogonal_mp_gram`` and by invariants.
+
+Every test runs twice: ``backend="auto"`` (the compiled numba kernel for CPU tensors when numba
+is installed) and ``backend="torch"`` (the batched torch kernel, which also serves CUDA).
+"""
 
 from __future__ import annotations
 
+import functools
+import sys
 import warnings
 
 import numpy as np
@@ -9,7 +15,19 @@ import pytest
 import torch
 from sklearn.linear_model import orthogonal_mp_gram
 
-from mplib.pursuit._omp_gram import omp_gram
+from mplib.pursuit import _omp_gram
+
+omp_gram = _omp_gram.omp_gram
+
+
+@pytest.fixture(autouse=True, params=["auto", "torch"])
+def backend(request, monkeypatch):
+    """Route this module's ``omp_gram`` calls through one backend."""
+    monkeypatch.setattr(
+        sys.modules[__name__], "omp_gram",
+        functools.partial(_omp_gram.omp_gram, backend=request.param),
+    )
+    return request.param
 
 
 def _problem(seed, d, n_atoms, n_signals, *, scale=None):
