@@ -45,7 +45,7 @@ def _run_blocks(make_task, n_rows: int, n_threads: int, work_per_row: int) -> No
     Worker threads run torch operations with one intra-op thread each (restored afterwards):
     the parallelism is across blocks.
     """
-    min_rows = _MIN_BLOCK_WORK // max(1, work_per_row) + 1
+    min_rows = -(-_MIN_BLOCK_WORK // max(1, work_per_row))
     n_blocks = max(n_threads * _BLOCKS_PER_THREAD, -(-n_rows // _MAX_BLOCK_ROWS))
     n_blocks = max(1, min(n_blocks, n_rows // min_rows))
     bounds = [i * n_rows // n_blocks for i in range(n_blocks + 1)]
