@@ -7,6 +7,7 @@ Algorithms other than ``"omp"`` are delegated to scikit-learn unchanged.
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import numpy as np
@@ -14,12 +15,15 @@ from sklearn import decomposition as _dec
 from sklearn.utils.validation import check_is_fitted
 
 from mplib.compat._omp import (
+    PREMATURE,
     InvalidParameterError,
+    _tensor,
     as_float_array,
     check_bool,
     check_budget,
     solve_gram,
 )
+from mplib.pursuit._omp_gram_cpu import AVAILABLE, encode
 
 __all__ = ["DictionaryLearning", "MiniBatchDictionaryLearning", "SparseCoder", "sparse_encode"]
 
@@ -36,6 +40,14 @@ def _omp_codes(X, dictionary, gram, cov, n_nonzero_coefs, name) -> np.ndarray:
             f"{name} must be at most the number of dictionary atoms (n_components = "
             f"{n_components}) with algorithm 'omp'; got {n_nonzero_coefs}"
         )
+    if gram is None and cov is None and X.dtype in (np.float32, np.float64) and AVAILABLE:
+        # compiled CPU kernel, fused per block of samples: Xᵀ-products, pursuit and codes
+        # while in cache, no (n_components × n_samples) cov and no transposed copies
+        Xt, Dt = _tensor(X), _tensor(dictionary.astype(X.dtype, copy=False))
+        enc = encode(Xt, Dt, Dt @ Dt.T, np.full(X.shape[0], n_nonzero_coefs, np.int64))
+        if enc.early.any():  # as solve_gram: some sample stopped early
+            warnings.warn(PREMATURE, RuntimeWarning, stacklevel=3)
+        return enc.codes
     gram = dictionary @ dictionary.T if gram is None else as_float_array(gram, "gram")
     cov = dictionary @ X.T if cov is None else as_float_array(cov, "cov")
     if gram.shape != (n_components, n_components):

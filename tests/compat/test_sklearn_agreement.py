@@ -300,3 +300,29 @@ def test_sparse_coder_estimator_contract():
     X = rng.standard_normal((5, 8)).astype(np.float32)
     np.testing.assert_array_equal(cloned.transform(X), coder.transform(X))
     assert coder.fit_transform(X).dtype == np.float32
+
+
+def test_sparse_encode_fused_path_warns_and_matches_unfused(monkeypatch):
+    """Without gram/cov, OMP codes run on the fused compiled path (issue #3); same codes and
+    warnings as the gram/cov path, and as the torch kernel when numba is missing."""
+    import mplib.compat._decomposition as dec
+
+    rng = np.random.default_rng(19)
+    base = rng.standard_normal((5, 10))
+    D = np.concatenate([base, base, base])  # duplicates: rank 5
+    X = rng.standard_normal((30, 10)).astype(np.float32)
+    with pytest.warns(RuntimeWarning, match="ended prematurely") as rec:
+        fused = ours.sparse_encode(X, D, algorithm="omp", n_nonzero_coefs=7)
+    assert len(rec) == 1 and fused.dtype == np.float32
+    with pytest.warns(RuntimeWarning, match="ended prematurely"):
+        ref = _quiet(skd.sparse_encode, X, D, algorithm="omp", n_nonzero_coefs=7)
+        given = ours.sparse_encode(X, D, algorithm="omp", n_nonzero_coefs=7, gram=D @ D.T,
+                                   cov=D @ X.T)
+    # duplicates tie up to rounding: compare reconstructions
+    np.testing.assert_allclose(fused @ D, given @ D, atol=1e-4)
+    np.testing.assert_allclose(fused @ D, ref @ D, atol=1e-4)
+    Xd = X.astype(np.float64)
+    on = _quiet(ours.sparse_encode, Xd, base, algorithm="omp", n_nonzero_coefs=3)
+    monkeypatch.setattr(dec, "AVAILABLE", False)
+    off = _quiet(ours.sparse_encode, Xd, base, algorithm="omp", n_nonzero_coefs=3)
+    np.testing.assert_allclose(on, off, atol=1e-12)
