@@ -23,7 +23,7 @@ from mplib.compat._omp import (
     check_budget,
     solve_gram,
 )
-from mplib.pursuit._omp_gram_cpu import AVAILABLE, encode
+from mplib.pursuit import _omp_gram_cpu as cpu
 
 __all__ = ["DictionaryLearning", "MiniBatchDictionaryLearning", "SparseCoder", "sparse_encode"]
 
@@ -40,11 +40,13 @@ def _omp_codes(X, dictionary, gram, cov, n_nonzero_coefs, name) -> np.ndarray:
             f"{name} must be at most the number of dictionary atoms (n_components = "
             f"{n_components}) with algorithm 'omp'; got {n_nonzero_coefs}"
         )
-    if gram is None and cov is None and X.dtype in (np.float32, np.float64) and AVAILABLE:
+    if gram is None and cov is None and X.dtype in (np.float32, np.float64) and cpu.AVAILABLE:
         # compiled CPU kernel, fused per block of samples: Xᵀ-products, pursuit and codes
         # while in cache, no (n_components × n_samples) cov and no transposed copies
         Xt, Dt = _tensor(X), _tensor(dictionary.astype(X.dtype, copy=False))
-        enc = encode(Xt, Dt, Dt @ Dt.T, np.full(X.shape[0], n_nonzero_coefs, np.int64))
+        with cpu.one_intra_op_thread() as threads:
+            budget = np.full(X.shape[0], n_nonzero_coefs, np.int64)
+            enc = cpu.encode(Xt, Dt, cpu.gram(Dt, n_threads=threads), budget, n_threads=threads)
         if enc.early.any():  # as solve_gram: some sample stopped early
             warnings.warn(PREMATURE, RuntimeWarning, stacklevel=3)
         return enc.codes

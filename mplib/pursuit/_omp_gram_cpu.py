@@ -13,6 +13,7 @@ and its page faults cost a third of the run at 64×256/8).
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import NamedTuple
@@ -22,8 +23,8 @@ import torch
 
 from mplib.pursuit import _omp_gram_jit as jit
 
-__all__ = ["AVAILABLE", "Encoded", "dense_codes", "dense_path", "encode", "omp_gram_cpu",
-           "sparse_residual"]
+__all__ = ["AVAILABLE", "Encoded", "dense_codes", "dense_path", "encode", "gram",
+           "omp_gram_cpu", "one_intra_op_thread", "sparse_residual"]
 
 AVAILABLE = jit.AVAILABLE
 
@@ -75,6 +76,37 @@ def _run_blocks(make_task, n_rows: int, n_threads: int, work_per_row: int) -> No
     with ThreadPoolExecutor(max_workers=workers) as pool:
         for f in [pool.submit(worker) for _ in range(workers)]:
             f.result()
+
+
+@contextlib.contextmanager
+def one_intra_op_thread():
+    """Run the caller's torch operations on one thread; yields the thread count before.
+
+    On a shared machine a two-thread torch operation waits for both cores: a busy core
+    stalls it for a scheduler slice (milliseconds, dozens of times per call). The
+    parallelism of this module is across blocks on worker threads instead, where a slow
+    worker just takes fewer blocks.
+    """
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield before
+    finally:
+        torch.set_num_threads(before)
+
+
+def gram(D: torch.Tensor, *, n_threads: int | None = None) -> torch.Tensor:
+    """Return ``G = D Dᵀ`` (N × N) of a CPU tensor, row blocks on the worker threads."""
+    n_atoms = D.shape[0]
+    G = torch.empty(n_atoms, n_atoms, dtype=D.dtype)
+
+    def make_task():
+        def task(lo, hi):
+            torch.mm(D[lo:hi], D.T, out=G[lo:hi])
+        return task
+
+    _run_blocks(make_task, n_atoms, _threads(n_threads), n_atoms * D.shape[1])
+    return G
 
 
 def _outputs(n_signals: int, slots: int, dt):

@@ -46,10 +46,10 @@ def compiled(t: torch.Tensor) -> bool:
             and t.dtype in (torch.float32, torch.float64))
 
 
-def _gram(prep: Prepared, normalize: bool):
+def _gram(prep: Prepared, normalize: bool, n_threads: int | None = None):
     """Return ``G`` (of the unit-norm atoms with ``normalize``), ``1/‖d_j‖`` or None, ``‖x‖²``."""
     D, X = prep.D, prep.X
-    G = D @ D.T
+    G = _omp_gram_cpu.gram(D, n_threads=n_threads) if n_threads else D @ D.T
     inv = None
     if normalize:
         norms2 = G.diagonal()
@@ -100,13 +100,14 @@ def run_compiled(prep: Prepared, normalize: bool, return_sparse: bool) -> GramRe
     is applied inside the kernels as two exact products, as ``unscale_codes`` does.
     """
     X, D = prep.X, prep.D
-    G, inv, x2 = _gram(prep, normalize)
-    rows = pow2mul(X.new_ones(X.shape[0]), prep.x_exp).numpy()
-    tol = None if prep.tol is None else prep.tol.numpy()
-    enc = _omp_gram_cpu.encode(
-        X, D, G, _budget(prep, x2).numpy(), tol, x2.numpy(), inv, row_scale=rows,
-        scale=2.0**-prep.d_exp, dense=not return_sparse,
-    )
+    with _omp_gram_cpu.one_intra_op_thread() as threads:  # parallel on worker threads only
+        G, inv, x2 = _gram(prep, normalize, threads)
+        rows = pow2mul(X.new_ones(X.shape[0]), prep.x_exp).numpy()
+        tol = None if prep.tol is None else prep.tol.numpy()
+        enc = _omp_gram_cpu.encode(
+            X, D, G, _budget(prep, x2).numpy(), tol, x2.numpy(), inv, row_scale=rows,
+            scale=2.0**-prep.d_exp, dense=not return_sparse, n_threads=threads,
+        )
     x2n = x2.numpy()
     eps = np.finfo(enc.r2.dtype).eps
     # as api._premature: short of budget and tol (slack: tol is tested on an energy

@@ -267,7 +267,8 @@ def sparse_encode(
             f"regime='gram' exists for algorithm='omp' with positive=False only, got "
             f"algorithm={algorithm!r}, positive={positive}"
         )
-    prep = prepare(X, D, n_nonzero_coefs=n_nonzero_coefs, tol=tol)
+    with _omp_gram_cpu.one_intra_op_thread():  # a few passes over X and D: no thread sync
+        prep = prepare(X, D, n_nonzero_coefs=n_nonzero_coefs, tol=tol)
     n_samples, n_atoms = prep.X.shape[0], prep.D.shape[0]
     with torch.no_grad():
         if n_samples == 0:

@@ -305,7 +305,7 @@ def test_sparse_coder_estimator_contract():
 def test_sparse_encode_fused_path_warns_and_matches_unfused(monkeypatch):
     """Without gram/cov, OMP codes run on the fused compiled path (issue #3); same codes and
     warnings as the gram/cov path, and as the torch kernel when numba is missing."""
-    import mplib.compat._decomposition as dec
+    from mplib.pursuit import _omp_gram_cpu
 
     rng = np.random.default_rng(19)
     base = rng.standard_normal((5, 10))
@@ -323,6 +323,6 @@ def test_sparse_encode_fused_path_warns_and_matches_unfused(monkeypatch):
     np.testing.assert_allclose(fused @ D, ref @ D, atol=1e-4)
     Xd = X.astype(np.float64)
     on = _quiet(ours.sparse_encode, Xd, base, algorithm="omp", n_nonzero_coefs=3)
-    monkeypatch.setattr(dec, "AVAILABLE", False)
+    monkeypatch.setattr(_omp_gram_cpu, "AVAILABLE", False)
     off = _quiet(ours.sparse_encode, Xd, base, algorithm="omp", n_nonzero_coefs=3)
     np.testing.assert_allclose(on, off, atol=1e-12)

@@ -263,3 +263,23 @@ def test_falls_back_to_torch_without_numba():
                          timeout=120)
     assert run.returncode == 0, run.stderr
     assert run.stdout.strip() == "ok"
+
+
+@needs_numba
+def test_gram_on_worker_threads_and_threading_left_alone():
+    """Row blocks of G on worker threads equal D @ D.T; the caller's torch threads survive."""
+    import threading
+
+    D = torch.as_tensor(np.random.default_rng(13).standard_normal((300, 20)))
+    before = torch.get_num_threads()
+    for workers in (1, 2, 3):
+        torch.testing.assert_close(_omp_gram_cpu.gram(D, n_threads=workers), D @ D.T,
+                                   rtol=1e-13, atol=1e-12)
+    X = np.random.default_rng(14).standard_normal((500, 20))
+    sparse_encode(X, D.numpy(), n_nonzero_coefs=3, regime="gram")
+    assert torch.get_num_threads() == before
+    seen = []
+    t = threading.Thread(target=lambda: seen.append(torch.get_num_threads()))
+    t.start()
+    t.join()
+    assert seen == [before]
