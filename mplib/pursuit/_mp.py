@@ -5,11 +5,23 @@ encoder (:mod:`mplib.sae`), so the autoencoder's encoder *is* the pursuit code.
 
 Per step, for every signal still running::
 
-    c = R Dᵀ                 (no grad; chunked over atoms, running max/argmax)
+    c = R Dᵀ                 correlations of the residual with every atom
     j = argmax score(c)      score: |c| ("abs"), c ("signed"), c with stop at c <= 0 ("positive")
-    d = D[j]                 (gathered with grad: O(B·d) saved per step, never O(B·N))
-    a = <r, d> / ||d||²      ("projection") or <r, d> ("correlation": the MP-SAE toy)
-    r -= a d ;  record (j, a)
+    a = c_j / ||d_j||²       ("projection") or c_j ("correlation": the MP-SAE toy)
+    r -= a d_j ;  record (j, a)
+
+Two regimes compute these same steps (the rules below are shared; they agree to rounding):
+
+* **residual** (large dictionaries): ``c`` is recomputed from the residual each step (no grad;
+  chunked over atoms, running max/argmax), and only the selected atom ``D[j]`` is gathered with
+  grad: O(B·d) saved per step, never O(B·N). Every signal of the batch takes every step until
+  the slowest one stops.
+* **Gram** (small dictionaries, ``N <= 256``: the toy SAEs): ``c`` lives in Gram space,
+  ``c ← c - a·G[:, j]`` with ``G = D Dᵀ``; signals that have stopped leave the loop, so the
+  work follows the mean number of steps, not the maximum (≈ 2.5 vs ≈ 12 on the MP-SAE toy);
+  correlations are stored atoms × signals, so the per-step max runs along contiguous memory.
+  Its backward pass is analytic (:class:`_GramMP`): it walks the steps in reverse, rebuilding
+  ``r_{t-1} = r_t + a·d_j`` (O(B·d) memory, no per-step autograd nodes).
 
 Leading dimensions batch independent problems (e.g. many SAEs trained at once):
 ``X`` (..., B, d) and ``D`` (..., N, d) broadcast over ``...``.
@@ -17,9 +29,11 @@ Leading dimensions batch independent problems (e.g. many SAEs trained at once):
 
 from __future__ import annotations
 
+import math
 from typing import NamedTuple
 
 import torch
+from torch.autograd.function import once_differentiable
 
 __all__ = ["MPTrace", "dense_codes", "mp_loop"]
 
@@ -46,6 +60,12 @@ def dense_codes(indices: torch.Tensor, values: torch.Tensor, n_atoms: int) -> to
     return torch.zeros(shape, dtype=values.dtype, device=values.device).scatter_add(
         -1, indices, values
     )
+
+
+GRAM_MAX_ATOMS = 256
+"""Largest dictionary run in the Gram regime (its B·N-per-step update beats B·N·d)."""
+GRAM_MAX_ENTRIES = 2**24
+"""Largest Gram stack (batch × N × N entries) the Gram regime may build."""
 
 
 def _argmax_chunked(
@@ -122,11 +142,11 @@ def mp_loop(
     stop_on_unchanged_support : bool, default=False
         The MP-SAE toy rule: a step that re-picks an already used atom is applied, then its
         signal stops.
-    min_score : float or Tensor, default=0.0
+    min_score : float or Tensor of shape (..., B), default=0.0
         Threshold of the ``"positive"`` stop (scale-relative thresholds are the caller's job).
     chunk_size : int, optional
-        Atoms per correlation chunk (default: a B × chunk score buffer of 2**24 entries on
-        GPU, 2**21 on CPU, at least 256 atoms).
+        Residual regime: atoms per correlation chunk (default: a B × chunk score buffer of
+        2**24 entries on GPU, 2**21 on CPU, at least 256 atoms).
     stop_score : float or Tensor of shape (..., B), optional
         Any selection: a signal stops once its best score is ``<= stop_score`` (nothing left
         to explain; :func:`mplib.pursuit.sparse_encode` passes a scale-relative floor). None
@@ -135,6 +155,12 @@ def mp_loop(
     Returns
     -------
     MPTrace
+
+    Notes
+    -----
+    Dictionaries of at most :data:`GRAM_MAX_ATOMS` atoms run in the Gram regime (module
+    docstring), larger ones in the residual regime; both apply the same rules, and their codes,
+    residuals and gradients agree to rounding (float64: ~1e-15).
     """
     if selection not in SELECTIONS:
         raise ValueError(f"selection must be one of {SELECTIONS}, got {selection!r}")
@@ -144,9 +170,27 @@ def mp_loop(
     X = X.expand(*batch, *X.shape[-2:])
     D = D.expand(*batch, *D.shape[-2:])
     n_signals, n_atoms = X.shape[-2], D.shape[-2]
-    dev = X.device
+    budget = torch.as_tensor(n_steps, device=X.device).expand(*batch, n_signals)
+    rules = dict(selection=selection, coefficient=coefficient, normalize=normalize,
+                 allow_reselect=allow_reselect, support=stop_on_unchanged_support)
+    if _gram_regime(X, n_atoms, batch):
+        return _gram_mp(X, D, budget, tol, min_score, stop_score, rules)
+    return _residual_mp(X, D, budget, tol, min_score, stop_score, rules, chunk_size)
 
-    budget = torch.as_tensor(n_steps, device=dev).expand(*batch, n_signals)
+
+def _gram_regime(X: torch.Tensor, n_atoms: int, batch: torch.Size) -> bool:
+    n_problems = max(1, batch.numel())
+    return (0 < n_atoms <= GRAM_MAX_ATOMS and X.shape[-2] > 0 and X.shape[-1] > 0
+            and n_problems * n_atoms * n_atoms <= GRAM_MAX_ENTRIES)
+
+
+def _residual_mp(X, D, budget, tol, min_score, stop_score, rules, chunk_size) -> MPTrace:
+    """Residual regime: fresh correlations each step, every signal until the last one stops."""
+    selection, coefficient = rules["selection"], rules["coefficient"]
+    allow_reselect = rules["allow_reselect"]
+    batch = X.shape[:-2]
+    n_signals, n_atoms = X.shape[-2], D.shape[-2]
+    dev = X.device
     max_steps = int(budget.max()) if budget.numel() else 0
     # Score buffer of B × chunk: 2**24 entries on GPU; on CPU 2**21, which stays in the
     # last-level cache (measured: MP at 65 % → see benchmarks/bench_pursuit.py).
@@ -156,7 +200,8 @@ def mp_loop(
 
     with torch.no_grad():
         norms2 = torch.linalg.vector_norm(D.detach(), dim=-1).square()  # (..., N), no N×d temp
-        inv_norm = norms2.clamp_min(torch.finfo(D.dtype).tiny).rsqrt() if normalize else None
+        inv_norm = norms2.clamp_min(torch.finfo(D.dtype).tiny).rsqrt() \
+            if rules["normalize"] else None
         zero_atom = norms2 <= 0
         # A zero atom scores 0, so a non-negative stop_score keeps it out without the
         # B × N mask (which SAE-sized dictionaries with dead atoms cannot afford).
@@ -170,7 +215,7 @@ def mp_loop(
     done = budget <= 0
     n_iter = torch.zeros(*batch, n_signals, dtype=torch.long, device=dev)
     used = torch.zeros(*batch, n_signals, n_atoms, dtype=torch.bool, device=dev) \
-        if stop_on_unchanged_support else None
+        if rules["support"] else None
     idx_steps, val_steps = [], []
     for _ in range(max_steps):
         with torch.no_grad():
@@ -212,3 +257,232 @@ def mp_loop(
         indices = torch.zeros(*batch, n_signals, 0, dtype=torch.long, device=dev)
         values = torch.zeros(*batch, n_signals, 0, dtype=X.dtype, device=dev)
     return MPTrace(indices, values, R, n_iter)
+
+
+# ---------------------------------------------------------------------------------------------
+# Gram regime
+
+
+def _gram_mp(X, D, budget, tol, min_score, stop_score, rules) -> MPTrace:
+    """Gram regime: flatten the leading dims to M problems, run :class:`_GramMP`, reshape."""
+    batch = X.shape[:-2]
+    (n_signals, d), n_atoms = X.shape[-2:], D.shape[-2]
+    m = max(1, batch.numel())
+    rows = m * n_signals
+
+    def per_signal(v, dtype):
+        """Keep a Python number (no per-signal tensor to carry); else expand to (rows,)."""
+        if v is None or isinstance(v, int | float):
+            return v
+        v = torch.as_tensor(v, dtype=dtype, device=X.device)
+        if v.numel() and bool((v == v.reshape(-1)[0]).all()):
+            return v.reshape(-1)[0].item()
+        return v.expand(*batch, n_signals).reshape(rows)
+
+    stops = per_signal(stop_score, X.dtype)
+    with torch.no_grad():
+        n2 = torch.linalg.vector_norm(D.detach(), dim=-1).square()
+    # as the residual regime: a zero atom is banned unless a non-negative stop_score (which
+    # it can never pass: it scores 0) keeps it out anyway
+    stops_zero = stops is not None and (
+        stops >= 0 if isinstance(stops, int | float) else float(stops.min()) >= 0)
+    opts = dict(rules, ban_zero=bool((n2 <= 0).any()) and not stops_zero)
+    limits = (per_signal(budget, torch.long), per_signal(tol, X.dtype),
+              per_signal(min_score, X.dtype) if rules["selection"] == "positive" else None,
+              stops)
+    Xf, Df = X.reshape(m, n_signals, d), D.reshape(m, n_atoms, d)
+    if torch.is_grad_enabled() and (Xf.requires_grad or Df.requires_grad):
+        idx_t, val_t, R, n_iter = _GramMP.apply(Xf, Df, limits, opts)
+    else:
+        idx_t, val_t, R, n_iter = _gram_forward(Xf.detach(), Df.detach(), *limits, opts)
+    # slots are stored step-major (S, rows): each step writes one contiguous row
+    return MPTrace(idx_t.t().view(*batch, n_signals, -1), val_t.t().view(*batch, n_signals, -1),
+                   R.view(*batch, n_signals, d), n_iter.view(*batch, n_signals))
+
+
+def _col_argmax(S: torch.Tensor, rev: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Max over dim 0 of ``S`` (N, L) and the first index reaching it.
+
+    ``Tensor.max(0)`` walks each column element by element (~45 ns per column of 20 on CPU);
+    ``amax`` is vectorised along the contiguous dim, so the index comes from a second
+    vectorised pass: ``sign(S - best) + 1`` is 1 exactly at the maxima (a float difference is
+    zero only between equal numbers), weighted by ``rev = N, N-1, …, 1`` so that the largest
+    weight marks the lowest maximal index (the tie rule of ``max``).
+    """
+    best = S.amax(0)
+    w = torch.sub(S, best).sign_()
+    first = torch.addcmul(rev[:, : S.shape[1]], w, rev[:, : S.shape[1]]).amax(0)
+    return best, (S.shape[0] - first).long()
+
+
+def _gram_forward(X, D, budget, tol, min_score, stop_score, opts):
+    """Forward pass of the Gram regime on detached (M, B, d), (M, N, d) inputs.
+
+    ``budget``, ``tol``, ``min_score`` and ``stop_score`` are Python numbers or (M·B,)
+    tensors (None: unused). Returns step-major ``indices`` and ``values`` (S, M·B), the
+    residual (M, B, d) and ``n_iter`` (M·B,).
+    """
+    m, n_signals, d = X.shape
+    n_atoms, dt, dev = D.shape[1], X.dtype, X.device
+    rows = m * n_signals
+    selection, projection = opts["selection"], opts["coefficient"] == "projection"
+    tiny = torch.finfo(dt).tiny
+    G = torch.bmm(D, D.transpose(1, 2))
+    Gcols = G.permute(1, 0, 2).reshape(n_atoms, m * n_atoms)  # column m·N + j = G[m, :, j]
+    n2 = torch.linalg.vector_norm(D, dim=-1).square().reshape(-1)
+    # correlations, atoms × signals: column m·B + b = D[m] x_b
+    C = torch.bmm(D, X.transpose(1, 2)).permute(1, 0, 2).reshape(n_atoms, rows)
+    rev = torch.arange(n_atoms, 0, -1, dtype=dt, device=dev)[:, None].expand(
+        n_atoms, rows).contiguous()
+    inv_t = n2.clamp_min(tiny).rsqrt().view(m, n_atoms).t().contiguous() \
+        if opts["normalize"] else None
+    banned = None
+    if opts["ban_zero"] or not opts["allow_reselect"]:
+        zero = (n2 <= 0).view(m, 1, n_atoms).expand(m, n_signals, n_atoms)
+        banned = zero.permute(2, 0, 1).reshape(n_atoms, rows).clone()
+    used = torch.zeros(rows * n_atoms, dtype=torch.bool, device=dev) if opts["support"] else None
+
+    # per-signal state, compacted with the signals still running
+    live = torch.arange(rows, device=dev)
+    state = {}
+    if isinstance(budget, torch.Tensor):
+        state["budget"] = budget
+    if tol is not None:  # slack = ||r||² - tol: the signal runs while it is positive
+        state["slack"] = (X * X).sum(-1).reshape(rows) - tol
+    for name, v in (("min_score", min_score), ("stop_score", stop_score)):
+        if isinstance(v, torch.Tensor):
+            state[name] = v
+    # step-major slot tables (S, rows), grown by doubling: each step fills one row
+    cap = min(16, budget) if isinstance(budget, int) else 16
+    idx_t = torch.zeros(max(cap, 1), rows, dtype=torch.long, device=dev)
+    val_t = torch.zeros(max(cap, 1), rows, dtype=dt, device=dev)
+    t = 0
+    codes = torch.zeros(rows * n_atoms, dtype=dt, device=dev)
+    n_iter = torch.zeros(rows, dtype=torch.long, device=dev)
+    # "positive" with a finite min_score already stops on -inf and NaN scores
+    need_finite = not (selection == "positive" and isinstance(min_score, int | float)
+                       and math.isfinite(min_score))
+    keep_mask = None  # signals stopped by the unchanged-support rule after the last step
+    while True:
+        if not isinstance(budget, torch.Tensor) and t >= budget:
+            break
+        ok = state["budget"] > t if "budget" in state else None
+        for cond in (keep_mask, state["slack"] > 0 if "slack" in state else None):
+            if cond is not None:
+                ok = cond if ok is None else ok & cond
+        S = C.abs() if selection == "abs" else C
+        if inv_t is not None:
+            S = S * inv_t.index_select(1, torch.div(live, n_signals, rounding_mode="floor"))
+        if banned is not None:
+            S = S.masked_fill(banned.index_select(1, live), float("-inf"))
+        best, j = _col_argmax(S, rev)
+        for name, v in (("min_score", min_score), ("stop_score", stop_score)):
+            if v is not None:  # the signal runs while its best score beats the threshold
+                cond = best > state.get(name, v)
+                ok = cond if ok is None else ok & cond
+        if need_finite:  # every atom banned or zero, or NaN input
+            ok = torch.isfinite(best) if ok is None else ok & torch.isfinite(best)
+        if ok is not None and not bool(ok.all()):
+            keep = ok.nonzero().squeeze(1)
+            if keep.numel() == 0:
+                break
+            live, C, best, j = (v.index_select(-1, keep) for v in (live, C, best, j))
+            state = {k: v.index_select(0, keep) for k, v in state.items()}
+        fj = torch.div(live, n_signals, rounding_mode="floor").mul_(n_atoms).add_(j)
+        c = best if selection != "abs" and inv_t is None else C.gather(0, j[None]).squeeze(0)
+        if projection or "slack" in state:
+            nj = n2.index_select(0, fj)
+        a = c / nj.clamp_min(tiny) if projection else c
+        C.addcmul_(Gcols.index_select(1, fj), a[None], value=-1)
+        if "slack" in state:  # ||r - a d||² = ||r||² - a (2c - a ||d||²)
+            state["slack"].addcmul_(a, torch.addcmul(c + c, a, nj, value=-1), value=-1)
+        pos = live * n_atoms + j
+        if t == idx_t.shape[0]:
+            idx_t = torch.cat([idx_t, torch.zeros_like(idx_t)])
+            val_t = torch.cat([val_t, torch.zeros_like(val_t)])
+        idx_t[t].index_copy_(0, live, j)
+        val_t[t].index_copy_(0, live, a)
+        codes.index_add_(0, pos, a)
+        t += 1
+        n_iter.index_fill_(0, live, t)
+        keep_mask = None
+        if used is not None:
+            keep_mask = ~used.index_select(0, pos)
+            used.index_fill_(0, pos, True)
+        if banned is not None and not opts["allow_reselect"]:
+            banned.view(-1).index_fill_(0, j * rows + live, True)
+
+    R = torch.baddbmm(X, codes.view(m, n_signals, n_atoms), D, alpha=-1)
+    return idx_t[:t], val_t[:t], R, n_iter
+
+
+class _GramMP(torch.autograd.Function):
+    """Gram-regime pursuit with an analytic backward pass (see the module docstring).
+
+    Per step and signal, ``r' = r - a d`` with ``a = <r, d>`` (or ``<r, d>/||d||²``). Given
+    ``g' = ∂L/∂r'`` and ``∂L/∂a`` (from ``values``), with ``γ = ∂L/∂a - <g', d>``::
+
+        correlation: ∂L/∂r = g' + γ d            ∂L/∂d += γ r - a g'
+        projection:  ∂L/∂r = g' + (γ/n) d        ∂L/∂d += (γ/n)(r - 2 a d) - a g'   (n = ||d||²)
+
+    and ``r = r' + a d`` is rebuilt from the final residual on the way back. Signals are
+    sorted by their number of steps first, so the signals still running at any step are a
+    prefix: the backward pass updates slices in place and never compacts.
+    """
+
+    @staticmethod
+    def forward(ctx, X, D, limits, opts):
+        idx_t, val_t, R, n_iter = _gram_forward(X.detach(), D.detach(), *limits, opts)
+        ctx.save_for_backward(D, R, idx_t, val_t, n_iter)
+        ctx.projection = opts["coefficient"] == "projection"
+        ctx.mark_non_differentiable(idx_t, n_iter)
+        return idx_t, val_t, R, n_iter
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, _g_idx, g_val, g_res, _g_n):
+        D, R, idx_t, val_t, n_iter = ctx.saved_tensors
+        m, n_signals, d = R.shape
+        rows, n_atoms = m * n_signals, D.shape[1]
+        need_x, need_d = ctx.needs_input_grad[:2]
+        order = torch.sort(n_iter, descending=True, stable=True).indices
+        # running[k] = number of signals that took at least k steps
+        running = torch.bincount(n_iter, minlength=idx_t.shape[0] + 1).flip(0).cumsum(0).flip(0)
+        running = running.tolist()
+        run_base = torch.div(order, n_signals, rounding_mode="floor").mul_(n_atoms)
+        # d × signals, sorted (fresh tensors: both are updated in place); rows are gathered
+        # first, then transposed (a column gather from the transposed view is ~4x slower)
+        res = R.reshape(rows, d).index_select(0, order).t().contiguous()
+        grad = (torch.zeros_like(res) if g_res is None
+                else g_res.reshape(rows, d).index_select(0, order).t().contiguous())
+        atoms_t = D.reshape(m * n_atoms, d).t().contiguous()
+        gD_t = torch.zeros(d, m * n_atoms, dtype=D.dtype, device=D.device) if need_d else None
+        for s in range(idx_t.shape[0] - 1, -1, -1):
+            n_run = running[s + 1]  # signals that took step s: the first n_run, sorted
+            sel = order[:n_run]
+            fj = run_base[:n_run] + idx_t[s].index_select(0, sel)
+            a = val_t[s].index_select(0, sel)
+            dj = atoms_t.index_select(1, fj)
+            g, r = grad[:, :n_run], res[:, :n_run]
+            gamma = (g * dj).sum(0).neg_()
+            if g_val is not None:
+                gamma += g_val[s].index_select(0, sel)
+            q = gamma
+            if ctx.projection:
+                nj = (dj * dj).sum(0)
+                q = gamma / nj.clamp_min(torch.finfo(nj.dtype).tiny)
+            if need_d:
+                r.addcmul_(dj, a)  # r_{t-1} = r_t + a d
+                gd = torch.addcmul(r * q, g, a, value=-1)
+                if ctx.projection:
+                    gd.addcmul_(dj, q * a, value=-2)
+                gD_t.index_add_(1, fj, gd)
+            g.addcmul_(dj, q)
+        gX = gD = None
+        if need_x:
+            unsort = torch.empty_like(order).index_copy_(
+                0, order, torch.arange(rows, device=order.device))
+            gX = grad.t().contiguous().index_select(0, unsort).view(m, n_signals, d)
+        if need_d:
+            gD = gD_t.t().reshape(m, n_atoms, d)
+        return gX, gD, None, None

@@ -113,3 +113,69 @@ def test_mp_loop_chunking_invariance():
     b = mp_loop(X, D, n_steps=6, chunk_size=9)
     assert torch.equal(a.indices, b.indices)
     torch.testing.assert_close(a.values, b.values, rtol=1e-13, atol=1e-14)
+
+
+def _both_regimes(X, D, *, n_steps, tol=None, stop_score=None, min_score=0.0, **rules):
+    """Run the Gram and the residual regime of mp_loop on the same problem, with gradients."""
+    from mplib.pursuit import _mp
+
+    out = []
+    for regime in ("gram", "residual"):
+        Xg, Dg = X.clone().requires_grad_(True), D.clone().requires_grad_(True)
+        batch = torch.broadcast_shapes(Xg.shape[:-2], Dg.shape[:-2])
+        Xe, De = Xg.expand(*batch, *X.shape[-2:]), Dg.expand(*batch, *D.shape[-2:])
+        budget = torch.as_tensor(n_steps).expand(*batch, X.shape[-2])
+        args = (Xe, De, budget, tol, min_score, stop_score, rules)
+        tr = _mp._gram_mp(*args) if regime == "gram" else _mp._residual_mp(*args, None)
+        codes = dense_codes(tr.indices, tr.values, D.shape[-2])
+        weights = torch.linspace(0.5, 1.5, D.shape[-2], dtype=X.dtype)
+        ((tr.residual**2).sum() + (codes * weights).sum() + (tr.values**2).sum()).backward()
+        out.append((tr, codes, Xg.grad, Dg.grad))
+    return out
+
+
+@pytest.mark.parametrize("selection", ["abs", "signed", "positive"])
+@pytest.mark.parametrize("coefficient", ["projection", "correlation"])
+@pytest.mark.parametrize("variant", ["plain", "support+tol", "normalize+noreselect", "scores"])
+def test_gram_regime_equals_residual_regime(selection, coefficient, variant):
+    """Issue #5: the compacted Gram-space kernel (small N) takes the residual kernel's steps.
+
+    Same atoms, step counts and (float64) codes, residuals and gradients with respect to X
+    and D, for every rule; a zero atom, per-signal budgets and leading batch dims included.
+    """
+    g = torch.Generator().manual_seed(1)
+    D = torch.randn(2, 12, 8, generator=g, dtype=torch.float64)
+    D = D * torch.rand(2, 12, 1, generator=g, dtype=torch.float64).add(0.5)
+    if coefficient == "correlation":  # the toy's raw coefficient needs atoms of norm < √2
+        D = D / D.norm(dim=-1, keepdim=True) * 0.9
+    D[1, 4] = 0.0
+    X = torch.randn(25, 8, generator=g, dtype=torch.float64)
+    X[3] = 0.0
+    kw = dict(selection=selection, coefficient=coefficient, normalize=False,
+              allow_reselect=True, support=False,
+              n_steps=torch.randint(0, 9, (2, 25), generator=g))
+    if variant == "support+tol":
+        kw.update(support=True, tol=torch.rand(2, 25, generator=g, dtype=torch.float64))
+    elif variant == "normalize+noreselect":
+        kw.update(normalize=True, allow_reselect=False)
+    elif variant == "scores":
+        kw.update(stop_score=0.05, min_score=torch.rand(2, 25, generator=g,
+                                                        dtype=torch.float64) * 0.2)
+    (ta, ca, gxa, gda), (tb, cb, gxb, gdb) = _both_regimes(X, D, **kw)
+    assert torch.equal(ta.indices, tb.indices) and torch.equal(ta.n_iter, tb.n_iter)
+    for a, b in ((ca, cb), (ta.residual, tb.residual), (ta.values, tb.values), (gxa, gxb),
+                 (gda, gdb)):
+        torch.testing.assert_close(a, b, rtol=1e-11, atol=1e-12)
+
+
+def test_gram_regime_gradcheck():
+    """The analytic backward pass of the Gram regime against finite differences."""
+    g = torch.Generator().manual_seed(2)
+    D = torch.randn(2, 6, 5, generator=g, dtype=torch.float64, requires_grad=True)
+    X = torch.randn(4, 5, generator=g, dtype=torch.float64, requires_grad=True)
+    for coefficient in ("projection", "correlation"):
+        def values_and_residual(x, d, coefficient=coefficient):
+            return mp_loop(x, d, n_steps=3, selection="positive", coefficient=coefficient,
+                           stop_on_unchanged_support=True)[1:3]
+
+        assert torch.autograd.gradcheck(values_and_residual, (X, D), eps=1e-6, atol=1e-6)
