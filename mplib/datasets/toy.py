@@ -205,23 +205,38 @@ class ToySpec:
         return feats.to(dtype), norms.to(dtype)
 
     def draw(
-        self, n: int, generator: torch.Generator, *, binary: bool = False
+        self,
+        n: int,
+        generator: torch.Generator,
+        *,
+        binary: bool = False,
+        dtype: torch.dtype = torch.float64,
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Draw the randomness of ``n`` samples: the only place samples consume the generator.
 
+        Parameters
+        ----------
+        n : int
+        generator : torch.Generator
+        binary : bool, default=False
+            Skip the magnitudes.
+        dtype : torch.dtype, default=torch.float64
+            Dtype of the draws (:class:`ToyStream` draws float32: half the random bits, and
+            the law is unchanged at float32 resolution).
+
         Returns
         -------
-        uniforms : Tensor of shape (n, tree.n_draws), float64
+        uniforms : Tensor of shape (n, tree.n_draws)
             For the tree's independent nodes and exclusive choices.
-        normals : Tensor of shape (n, tree.max_active), float64, or None
+        normals : Tensor of shape (n, tree.max_active), or None
             Standard normals for the magnitudes of the active features, in feature order
             (None when the magnitudes are binary).
         """
         tree = self.tree
-        u = torch.rand(n, tree.n_draws, generator=generator, dtype=torch.float64)
+        u = torch.rand(n, tree.n_draws, generator=generator, dtype=dtype)
         if binary or self.variant == "matryoshka":
             return u, None
-        return u, torch.randn(n, tree.max_active, generator=generator, dtype=torch.float64)
+        return u, torch.randn(n, tree.max_active, generator=generator, dtype=dtype)
 
     def codes_from(
         self,
@@ -254,18 +269,33 @@ class ToySpec:
         active = self.tree.sample_active_from(uniforms)
         z = active.to(dtype)
         if normals is not None:
-            rank = (torch.cumsum(active, -1) - 1).clamp(0, normals.shape[-1] - 1)
-            noise = normals.to(dtype).gather(-1, rank)
-            if self.variant == "mpsae":
-                z = z * (1.5 + 0.25 * noise)
-            else:  # table1: parents N(1, 0.25²), children N(child_mean, child_std²)
-                child = torch.as_tensor(self.tree.levels >= 1)
-                mean = torch.where(child, self.child_mean, 1.0).to(dtype)
-                std = torch.where(child, self.child_std, 0.25).to(dtype)
-                z = z * (mean + std * noise)
+            z = z * self._magnitudes(z, normals.to(dtype))
         if norms is not None:
             z = z * norms.to(dtype).unsqueeze(-2)
         return active, z
+
+    def _magnitudes(self, z: torch.Tensor, normals: torch.Tensor) -> torch.Tensor:
+        """Magnitude each feature takes if active, (..., n, n_features), from its rank."""
+        k = normals.shape[-1]
+        if k == 1:
+            noise = normals
+        else:
+            # active features before each one: a matmul with strictly upper-triangular ones
+            # (a cumsum along a 20-wide last dim is ~10x slower on CPU)
+            f = z.shape[-1]
+            upper = torch.ones(f, f, dtype=z.dtype, device=z.device).triu_(1)
+            before = torch.matmul(z, upper)
+            if k == 2:  # rank 0 or 1 when active: one lerp instead of a gather
+                noise = torch.lerp(normals[..., :1], normals[..., 1:], before)
+            else:
+                noise = normals.gather(-1, before.long().clamp_(max=k - 1))
+        if self.variant == "mpsae":
+            return noise.mul_(0.25).add_(1.5) if noise is not normals else 1.5 + 0.25 * noise
+        # table1: parents N(1, 0.25²), children N(child_mean, child_std²)
+        child = torch.as_tensor(self.tree.levels >= 1, device=z.device)
+        mean = torch.where(child, self.child_mean, 1.0).to(z.dtype)
+        std = torch.where(child, self.child_std, 0.25).to(z.dtype)
+        return torch.addcmul(mean, std, noise)
 
     def codes(
         self,
@@ -391,6 +421,37 @@ def hierarchical_toy(
     )
 
 
+_BLOCK = 4
+"""Runs whose batches :class:`ToyStream` builds together (bounded temporaries)."""
+
+
+def _outcome_sampler(spec: ToySpec, dtype: torch.dtype):
+    """``(cum, slots, mean, std)`` tables of :meth:`Tree.outcomes`, or None (dense sampling).
+
+    ``cum`` (n_outcomes - 1,) inner boundaries of the cumulative probabilities; ``slots``
+    (max_active, n_outcomes) the k-th active feature of each outcome (``n_features`` = none);
+    ``mean``, ``std`` (max_active, n_outcomes) its magnitude law (None: binary). Not for
+    jittered feature norms (``"matryoshka"``): that toy has too many outcomes anyway.
+    """
+    found = spec.tree.outcomes()
+    if found is None or spec.variant == "matryoshka":
+        return None
+    probs, table = found
+    cum = torch.as_tensor(np.cumsum(probs)[:-1], dtype=dtype)
+    slots = torch.as_tensor(table.T.copy())
+    if spec.variant == "mpsae":
+        mean, std = torch.full(slots.shape, 1.5), torch.full(slots.shape, 0.25)
+    else:  # table1: parents N(1, 0.25²), children N(child_mean, child_std²)
+        child = torch.as_tensor(np.append(spec.tree.levels >= 1, False))[slots]
+        mean = torch.where(child, spec.child_mean, 1.0)
+        std = torch.where(child, spec.child_std, 0.25)
+    return cum, slots, mean.to(dtype), std.to(dtype)
+
+
+def _is_range(ms: list[int]) -> bool:
+    return ms == list(range(ms[0], ms[0] + len(ms)))
+
+
 class ToyStream:
     """Fresh training batches for several runs at once, each with its own seed and basis.
 
@@ -398,6 +459,12 @@ class ToyStream:
     in blocks of ``chunk`` batches, so its data do not depend on which other runs share the
     stream: a batched sweep and one-at-a-time training see identical data. Runs may follow
     different distributions (one :class:`ToySpec` per run, e.g. a sweep over cosines).
+
+    Sampling is in the stream's dtype. A tree with few possible active sets (the MP-SAE tree:
+    20, :meth:`Tree.outcomes`) is sampled by one categorical draw a sample, and ``X`` built
+    from the ≤ ``max_active`` active directions; other trees (``"matryoshka"``) through dense
+    codes (:meth:`ToySpec.codes_from`). Both follow the law of :func:`hierarchical_toy`
+    (exact values differ). Batches are fresh tensors: keeping one is safe.
 
     Parameters
     ----------
@@ -460,30 +527,85 @@ class ToyStream:
         groups: dict[ToySpec, list[int]] = {}
         for m, sp in enumerate(specs):
             groups.setdefault(sp, []).append(m)
-        self._groups = [(sp, torch.tensor(ms)) for sp, ms in groups.items()]
+        self._blocks = [(sp, ms[lo:lo + _BLOCK]) for sp, ms in groups.items()
+                        for lo in range(0, len(ms), _BLOCK)]
+        self._feats = self._feats64.to(dtype)
+        self._norms = self._norms64.to(dtype)
+        self._samplers = {sp: _outcome_sampler(sp, dtype) for sp in groups}
         self._buffer: torch.Tensor | None = None
         self._pos = 0
+        self._on_cpu = torch.device(device).type == "cpu"
 
     def __iter__(self) -> ToyStream:
         return self
 
     def _refill(self) -> None:
         n = self.batch_size * self.chunk
-        draws = [sp.draw(n, g) for sp, g in zip(self.specs, self._gens)]  # one generator a run
-        codes = torch.empty(len(draws), n, self._feats64.shape[1], dtype=self.dtype)
-        for sp, ms in self._groups:  # runs of one distribution are turned into codes together
-            u = torch.stack([draws[m][0] for m in ms])
-            g = None if draws[ms[0]][1] is None else torch.stack([draws[m][1] for m in ms])
-            codes[ms] = sp.codes_from(u, g, norms=self._norms64[ms], dtype=self.dtype)[1]
-        feats = self._feats64.to(self.dtype)
-        x = torch.bmm(codes, feats).to(device=self.device)
-        self._buffer = x.view(len(draws), self.chunk, self.batch_size, -1)
+        n_runs = len(self.seeds)
+        if self._buffer is None:  # kept: a fresh 100 MB block a refill costs its page faults
+            self._buffer = torch.empty(n_runs, n, self._feats64.shape[2], dtype=self.dtype)
+        x = self._buffer
+        # runs of one distribution are drawn together, a few at a time so that temporaries
+        # stay cache-sized; each run draws from its own generator
+        for sp, ms in self._blocks:
+            out = x[ms[0]:ms[-1] + 1] if _is_range(ms) else torch.empty(len(ms), *x.shape[1:],
+                                                                        dtype=x.dtype)
+            sampler = self._samplers[sp]
+            if sampler is None:
+                self._dense_block(sp, ms, n, out)
+            else:
+                self._outcome_block(sp, ms, n, sampler, out)
+            if not _is_range(ms):
+                x.index_copy_(0, torch.tensor(ms), out)
         self._pos = 0
+
+    def _dense_block(self, sp: ToySpec, ms: list[int], n: int, out: torch.Tensor) -> None:
+        """Any tree: dense activity and codes (:meth:`ToySpec.codes_from`), then ``Z F``."""
+        draws = [sp.draw(n, self._gens[m], dtype=self.dtype) for m in ms]
+        u = torch.stack([u for u, _ in draws])
+        g = None if draws[0][1] is None else torch.stack([g for _, g in draws])
+        codes = sp.codes_from(u, g, norms=self._norms[ms], dtype=self.dtype)[1]
+        torch.bmm(codes, self._feats[ms], out=out)
+
+    def _outcome_block(self, sp: ToySpec, ms: list[int], n: int, sampler, out) -> None:
+        """Few possible active sets (:meth:`Tree.outcomes`): one categorical draw a sample.
+
+        ``X = Σ_k mag_k · F[slot_k]``, gathering the ≤ ``max_active`` active directions (a
+        zero row stands for an empty slot) instead of a dense 20-wide codes matrix: the same
+        law, drawn with 1 + max_active numbers a sample.
+        """
+        cum, slots, mean, std = sampler
+        n_feat, d = self._feats.shape[1], self._feats.shape[2]
+        k_max = slots.shape[0]
+        u, g = [], []
+        for m in ms:  # per run: the outcome uniforms, then the magnitude normals
+            u.append(torch.rand(n, generator=self._gens[m], dtype=self.dtype))
+            if mean is not None:
+                g.append(torch.randn(k_max, n, generator=self._gens[m], dtype=self.dtype))
+        outcome = torch.searchsorted(cum, torch.stack(u).view(-1), right=True)
+        base = torch.arange(len(ms)).mul_(n_feat + 1)[:, None]
+        table = torch.cat([self._feats[ms], self._feats.new_zeros(len(ms), 1, d)], 1).view(-1, d)
+        flat = out.view(-1, d)
+        for k in range(k_max):
+            rows = table.index_select(0, (slots[k].index_select(0, outcome).view(len(ms), n)
+                                          + base).view(-1))
+            if mean is None:  # binary magnitudes
+                flat.copy_(rows) if k == 0 else flat.add_(rows)
+                continue
+            mag = torch.stack([z[k] for z in g]).view(-1)
+            mag = torch.addcmul(mean[k].index_select(0, outcome),
+                                std[k].index_select(0, outcome), mag)[:, None]
+            if k == 0:
+                flat.zero_()
+            flat.addcmul_(rows, mag)  # (mul with out= and a broadcast row factor is ~5x slower)
 
     def __next__(self) -> torch.Tensor:
         """Return the next batch, shape (n_runs, batch_size, 20)."""
-        if self._buffer is None or self._pos == self.chunk:
+        if self._pos == self.chunk or self._buffer is None:
             self._refill()
-        out = self._buffer[:, self._pos]
+        x = self._buffer.view(len(self.seeds), self.chunk, self.batch_size, -1)[:, self._pos]
         self._pos += 1
-        return out
+        # a copy: the buffer is refilled in place, and callers may keep batches
+        if self._on_cpu:
+            return x.clone(memory_format=torch.contiguous_format)
+        return x.to(self.device)

@@ -214,6 +214,70 @@ class Tree:
 
         return most(self.root)
 
+    def outcomes(self, limit: int = 4096) -> tuple[np.ndarray, np.ndarray] | None:
+        """Every set of features that can fire together, with its probability (exact).
+
+        A tree whose nodes mostly have exclusive children has few such sets (the MP-SAE tree:
+        20), and drawing one of them per sample is the cheapest exact sampler
+        (:class:`~mplib.datasets.ToyStream` uses it). Independent siblings multiply the count.
+
+        Parameters
+        ----------
+        limit : int, default=4096
+            Give up (return None) past this many sets.
+
+        Returns
+        -------
+        probs : ndarray of shape (n_outcomes,)
+            Probabilities (positive, summing to 1).
+        features : ndarray of shape (n_outcomes, max_active), int
+            Active features of each outcome in increasing order, padded with ``n_features``.
+        None
+            When there are more than ``limit`` outcomes.
+        """
+        flat = self._flat
+        kids: list[list[int]] = [[] for _ in flat.nodes]
+        for j, par in enumerate(flat.parent_node):
+            if par >= 0:
+                kids[par].append(j)
+
+        def given_active(i: int) -> list[tuple[float, tuple[int, ...]]] | None:
+            own = (flat.feature[i],) if flat.feature[i] >= 0 else ()
+            out = [(1.0, own)]
+            if flat.nodes[i].exclusive_children:
+                choice = []
+                for j in kids[i]:
+                    sub = given_active(j) if flat.nodes[j].active_prob > 0 else []
+                    if sub is None:
+                        return None
+                    choice += [(flat.nodes[j].active_prob * q, f) for q, f in sub]
+                out = [(q, own + f) for q, f in choice]
+            else:
+                for j in kids[i]:
+                    pj = flat.nodes[j].active_prob
+                    sub = given_active(j) if pj > 0 else []
+                    if sub is None:
+                        return None
+                    opts = ([(1.0 - pj, ())] if pj < 1 else []) + [(pj * q, f) for q, f in sub]
+                    out = [(p * q, f + g) for p, f in out for q, g in opts]
+                    if len(out) > limit:
+                        return None
+            return out if len(out) <= limit else None
+
+        p_root = self.root.active_prob
+        found = given_active(0)
+        if found is None:
+            return None
+        found = ([(1.0 - p_root, ())] if p_root < 1 else []) + [(p_root * q, f) for q, f in found]
+        found = [(q, f) for q, f in found if q > 0]
+        if len(found) > limit:
+            return None
+        probs = np.array([q for q, _ in found])
+        table = np.full((len(found), max(1, self.max_active)), self.n_features, dtype=np.int64)
+        for row, (_, f) in enumerate(found):
+            table[row, : len(f)] = sorted(f)
+        return probs / probs.sum(), table
+
     def sample_active_from(self, uniforms: torch.Tensor) -> torch.Tensor:
         """Which features are active, given uniform draws (vectorised over leading dims).
 

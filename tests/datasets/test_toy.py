@@ -271,3 +271,60 @@ def test_data_seed_is_not_the_model_seed():
     toy = hierarchical_toy(1, 0.0, seed=4)
     overlap = np.abs(toy.features @ q.numpy().T).max(1)
     assert overlap.mean() < 0.9
+
+
+def _stream_codes(spec, n_batches=60, seed=0):
+    stream = ToyStream(spec, seeds=[seed], batch_size=500, chunk=8)
+    x = torch.cat([next(stream)[0] for _ in range(n_batches)]).double()
+    return x @ stream.features[0].double().T  # orthonormal features at cosine 0
+
+
+def test_stream_table1_magnitudes():
+    """The outcome sampler of ToyStream (issue #5) keeps Table 1's magnitude laws."""
+    codes = _stream_codes(ToySpec("table1", 0.0, 0.5, 0.125))
+    tree = mpsae_tree()
+    active = codes.abs() > 1e-4
+    kids = codes[:, torch.as_tensor(tree.levels == 1)][active[:, torch.as_tensor(tree.levels == 1)]]
+    tops = codes[:, torch.as_tensor(tree.levels == 0)][active[:, torch.as_tensor(tree.levels == 0)]]
+    assert kids.mean().item() == pytest.approx(0.5, abs=0.005)
+    assert kids.std().item() == pytest.approx(0.125, abs=0.005)
+    assert tops.mean().item() == pytest.approx(1.0, abs=0.005)
+    assert tops.std().item() == pytest.approx(0.25, abs=0.005)
+
+
+def test_stream_activity_patterns_follow_the_tree():
+    codes = _stream_codes(ToySpec("mpsae", 0.0))
+    active = (codes.abs() > 1e-4).numpy()
+    probs, table = mpsae_tree().outcomes()
+    n = len(active)
+    for p, row in zip(probs, table):
+        want = np.zeros(20, dtype=bool)
+        want[row[row < 20]] = True
+        freq = (active == want).all(1).mean()
+        assert abs(freq - p) < 5 * np.sqrt(p * (1 - p) / n), row
+
+
+def test_stream_batches_stay_valid_across_refills():
+    """Batches handed out are copies: refilling the stream's buffer never changes them."""
+    stream = ToyStream(ToySpec("mpsae", 0.3), seeds=[0, 1], batch_size=8, chunk=2)
+    first = next(stream)
+    kept = first.clone()
+    for _ in range(5):
+        next(stream)
+    assert torch.equal(first, kept)
+
+
+def test_matryoshka_stream_uses_the_dense_sampler():
+    """Too many outcomes for the outcome sampler: binary codes times jittered norms."""
+    spec = ToySpec("matryoshka")
+    stream = ToyStream(spec, seeds=[3], batch_size=400, chunk=4)
+    x = torch.cat([next(stream)[0] for _ in range(8)]).double()
+    codes = x @ stream.features[0].double().T
+    norms = stream.feature_norms[0].double()
+    ratio = codes / norms
+    active = ratio.abs() > 1e-4
+    torch.testing.assert_close(ratio[active], torch.ones(int(active.sum()), dtype=torch.float64),
+                               rtol=0, atol=1e-5)
+    p_none = 0.85**3 * 0.95**8
+    none = (~active[:, TOP]).all(1).double().mean().item()
+    assert none == pytest.approx(p_none, abs=0.03)

@@ -78,3 +78,38 @@ def test_node_validation():
         Node(1.0, exclusive_children=True, children=(Node(1.0),))
     with pytest.raises(ValueError, match="read-out"):
         Tree(Node(1.0, read_out=False))
+
+
+@pytest.mark.parametrize(
+    "tree",
+    [mpsae_tree(), make_tree((3, 2), active_prob=(0.3, 0.25), exclusive=(True, False)),
+     make_tree((2, 3), active_prob=(0.5, 0.3), exclusive=(False, True))],
+    ids=["mpsae", "exclusive-top", "independent-top"],
+)
+def test_outcomes_are_the_sampler_law(tree):
+    """Tree.outcomes (the stream's sampler, issue #5) enumerates the law of sample_active."""
+    probs, table = tree.outcomes()
+    assert probs.sum() == pytest.approx(1.0, abs=1e-12) and (probs > 0).all()
+    marg = np.zeros(tree.n_features + 1)
+    for p, row in zip(probs, table):
+        marg[np.unique(row)] += p
+    np.testing.assert_allclose(marg[:-1], tree.marginal_probs(), atol=1e-12)
+    n = 60_000
+    a = tree.sample_active(n, torch.Generator().manual_seed(5)).numpy()
+    seen = {}
+    for row in a:
+        key = tuple(np.flatnonzero(row))
+        seen[key] = seen.get(key, 0) + 1
+    expected = {tuple(int(f) for f in row if f < tree.n_features): p
+                for p, row in zip(probs, table)}
+    assert set(seen) <= set(expected)  # nothing the enumeration misses
+    for key, p in expected.items():
+        se = np.sqrt(p * (1 - p) / n)
+        assert abs(seen.get(key, 0) / n - p) < 5 * se + 1e-4, key
+
+
+def test_outcomes_give_up_past_the_limit():
+    from mplib.datasets import matryoshka_tree
+
+    assert matryoshka_tree().outcomes() is None  # 11 independent top-level nodes
+    assert mpsae_tree().outcomes(limit=10) is None
