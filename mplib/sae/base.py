@@ -203,7 +203,8 @@ class BaseSAE(nn.Module):
 
     def _loss_recon(self, err: torch.Tensor) -> torch.Tensor:
         """Per-run reconstruction loss from an error tensor ``(M, B, d)``."""
-        sq = (err * err).sum(-1).mean(-1)
+        # one reduction over (B, d) per run: a sum along the 20-wide last dim is ~3x slower
+        sq = (err * err).sum((-2, -1)) / err.shape[-2]
         return sq / self.d_in if self.reduction == "mean" else sq
 
     # ------------------------------------------------------------------ public API

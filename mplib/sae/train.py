@@ -227,8 +227,11 @@ class _Meter:
 
     def add(self, out: SAEOutput) -> None:
         with torch.no_grad():
-            vals = (out.loss, out.recon_loss, out.aux_loss,
-                    (out.codes != 0).sum(-1).to(out.loss.dtype).mean(-1))
+            # nonzero count as a float sum of sign(|z|) (exact below 2**24 per run; a bool sum
+            # copies the codes to int64 first)
+            codes = out.codes.detach()
+            l0 = codes.abs().sign_().sum((-2, -1)) / codes.shape[-2]
+            vals = (out.loss, out.recon_loss, out.aux_loss, l0.to(out.loss.dtype))
             for name, v in zip(self.names, vals):
                 v = v.detach().reshape(-1)
                 self.sums[name] = self.sums[name] + v if name in self.sums else v.clone()
