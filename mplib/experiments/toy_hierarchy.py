@@ -20,8 +20,13 @@ may differ in the last bits from a run trained in another batch.
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import dataclasses
+import multiprocessing
+import os
 from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor
 from typing import Any
 
 import numpy as np
@@ -128,22 +133,33 @@ def train_toy_runs(
     runs: Sequence[ToyRun],
     cfg: TrainConfig | None = None,
     *,
-    max_models: int = 400,
+    max_models: int = 64,
+    n_workers: int | None = None,
     progress: bool = False,
 ) -> list[BaseSAE]:
     """Train (or load from the run cache) every run; return one standalone model per run.
 
-    Runs not yet cached are grouped by SAE (and MP threshold) and trained as batched models of
-    at most ``max_models`` runs, with one independent :class:`~mplib.datasets.ToyStream` per
-    run (``cfg.batch_size`` samples a step). Each run is then saved as its own checkpoint.
+    Runs not yet cached are grouped by SAE (and MP threshold), each group split into batched
+    models of at most ``max_models`` runs (as equal in size as possible), each run with its
+    own :class:`~mplib.datasets.ToyStream` (``cfg.batch_size`` samples a step). The batched
+    models train in ``n_workers`` processes of one torch thread each, largest first; each
+    run is then saved as its own checkpoint.
+
+    The split depends on ``runs`` and ``max_models`` only, and every batched model trains
+    alone on one thread, so the results do not depend on ``n_workers``.
 
     Parameters
     ----------
     runs : sequence of ToyRun
     cfg : TrainConfig, optional
         Defaults to the toy recipe, ``TrainConfig()`` (15,000 steps).
-    max_models : int, default=400
-        Largest batched model (memory: the stream buffers 64 batches per run).
+    max_models : int, default=64
+        Largest batched model. Per run, a step costs about the same from ~50 runs up
+        (per-operation overheads are shared, 20-wide tensors stay cache-sized), and
+        groups of 100 or 135 runs (Fig. 4, Table 1) split into pieces that balance workers.
+    n_workers : int, optional
+        Worker processes (spawned; one torch thread each). None (default): one per
+        available core. 1 trains in this process (with one torch thread).
     progress : bool, default=False
         Show a progress bar per batched model.
 
@@ -156,21 +172,99 @@ def train_toy_runs(
     cfg = dataclasses.replace(cfg, progress=progress, checkpoint_dir=None, checkpoint_every=None)
     if isinstance(max_models, bool) or not isinstance(max_models, int) or max_models < 1:
         raise ValueError(f"max_models must be a positive int, got {max_models!r}")
+    if n_workers is None:
+        n_workers = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") \
+            else (os.cpu_count() or 1)
+    if isinstance(n_workers, bool) or not isinstance(n_workers, int) or n_workers < 1:
+        raise ValueError(f"n_workers must be a positive int or None, got {n_workers!r}")
     folders = [run_folder(r, cfg) for r in runs]
     todo: dict[tuple[str, float], list[int]] = {}
     for i, (run, folder) in enumerate(zip(runs, folders)):
         if not is_checkpoint(folder) and i == folders.index(folder):
             todo.setdefault((run.sae, float(run.mp_threshold)), []).append(i)
+    units = []
     for (sae, threshold), idx in todo.items():
-        for lo in range(0, len(idx), max_models):
-            part = idx[lo:lo + max_models]
-            seeds = [runs[i].seed for i in part]
-            model = make_toy_sae(sae, seeds, mp_threshold=threshold)
-            stream = ToyStream([runs[i].spec for i in part], seeds, batch_size=cfg.batch_size)
-            train(model, stream, cfg)
-            for j, i in enumerate(part):
-                save_checkpoint(folders[i], model.get_run(j), cfg=cfg)
+        for part in _split(idx, max_models):
+            units.append(_Unit(sae, threshold, [runs[i].spec for i in part],
+                               [runs[i].seed for i in part], [folders[i] for i in part]))
+    units.sort(key=_Unit.cost, reverse=True)  # longest first: a greedy balance of the workers
+    if n_workers == 1 or len(units) <= 1:
+        with _torch_threads(1):
+            for unit in units:
+                _train_unit(unit, cfg)
+    elif units:
+        # forkserver: one clean process imports mplib once (~3 s), workers fork from it
+        # (and later pools of this process reuse it); fork itself is unsafe in a threaded
+        # kernel, spawn would import mplib in every worker
+        ctx = multiprocessing.get_context("forkserver")
+        ctx.set_forkserver_preload([__name__])
+        with ProcessPoolExecutor(min(n_workers, len(units)), mp_context=ctx,
+                                 initializer=_worker_init) as pool:
+            for future in [pool.submit(_train_unit, unit, cfg) for unit in units]:
+                future.result()
     return [load_model(f).eval() for f in folders]
+
+
+def _split(idx: list[int], max_models: int) -> list[list[int]]:
+    """``idx`` in ``ceil(n / max_models)`` consecutive parts whose sizes differ by at most 1."""
+    k = -(-len(idx) // max_models)
+    size, extra = divmod(len(idx), k)
+    parts, lo = [], 0
+    for p in range(k):
+        hi = lo + size + (p < extra)
+        parts.append(idx[lo:hi])
+        lo = hi
+    return parts
+
+
+# relative CPU time of one run-step (benchmarks/bench_sae.py), for scheduling only
+_COST = {"vanilla": 1.0, "batchtopk": 1.4, "matryoshka": 1.6, "mp": 3.0}
+
+
+@dataclasses.dataclass(frozen=True)
+class _Unit:
+    """One batched model to train: its SAE, MP threshold, and each run's spec, seed, folder."""
+
+    sae: str
+    threshold: float
+    specs: list
+    seeds: list
+    folders: list
+
+    def cost(self) -> float:
+        return _COST[self.sae] * (len(self.seeds) + 16)  # + the per-step overhead, in runs
+
+
+def _train_unit(unit: _Unit, cfg: TrainConfig) -> None:
+    """Train one batched model and save each of its runs (in a worker or in-process)."""
+    model = make_toy_sae(unit.sae, unit.seeds, mp_threshold=unit.threshold)
+    stream = ToyStream(unit.specs, unit.seeds, batch_size=cfg.batch_size)
+    train(model, stream, cfg)
+    for j, folder in enumerate(unit.folders):
+        save_checkpoint(folder, model.get_run(j), cfg=cfg)
+
+
+def _worker_init() -> None:
+    """One torch thread per worker (two threads on 20-wide tensors are slower than one)."""
+    torch.set_num_threads(1)
+    # Keep freed blocks for reuse instead of handing each multi-MB temporary back to the OS
+    # and faulting it in again on the next step (glibc; ~10 % of a toy step otherwise).
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        libc.mallopt(-3, 1 << 30)  # M_MMAP_THRESHOLD
+        libc.mallopt(-1, 1 << 31)  # M_TRIM_THRESHOLD
+    except (OSError, AttributeError):
+        pass
+
+
+@contextlib.contextmanager
+def _torch_threads(n: int):
+    before = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 # ---------------------------------------------------------------------------------------------
