@@ -2,8 +2,9 @@
 
 The kernels (:mod:`mplib.pursuit._omp_gram_jit`) release the GIL, so plain Python threads
 run blocks side by side: no second thread pool beside torch's, and the thread count follows
-``torch.get_num_threads()`` (or ``n_threads``). Blocks are handed out dynamically, several
-per thread, so signals that stop early leave no thread idle.
+``torch.get_num_threads()`` (or ``n_threads``). Blocks are handed out dynamically and shrink
+towards the end, so neither signals that stop early nor a core busy with another process
+leave a thread idle for long.
 
 :func:`encode` also fuses the initial correlations into each block: ``α⁰ = X Dᵀ`` for a
 block is one small matrix product into a per-thread buffer, consumed while still in cache,
@@ -28,9 +29,8 @@ __all__ = ["AVAILABLE", "Encoded", "dense_codes", "dense_path", "encode", "gram"
 
 AVAILABLE = jit.AVAILABLE
 
-#: Blocks per thread (dynamic scheduling), and rows per block at most: more rows make the
-#: α⁰ products more efficient, fewer keep α⁰ in cache (measured best between 256 and 1024).
-_BLOCKS_PER_THREAD = 8
+#: Rows per block at most: more rows make the α⁰ products more efficient, fewer keep α⁰ in
+#: cache (measured best between 256 and 1024).
 _MAX_BLOCK_ROWS = 512
 #: Multiply-adds a block should hold at least: far above a call's cost (~20 µs).
 _MIN_BLOCK_WORK = 2_000_000
@@ -43,33 +43,40 @@ def _threads(n_threads: int | None) -> int:
 def _run_blocks(make_task, n_rows: int, n_threads: int, work_per_row: int) -> None:
     """Run ``task(lo, hi)`` over row blocks; ``make_task()`` gives each thread its own task.
 
-    Worker threads run torch operations with one intra-op thread each (restored afterwards):
-    the parallelism is across blocks.
+    Guided scheduling: a thread takes ``remaining / (2 · threads)`` rows (at most
+    ``_MAX_BLOCK_ROWS``, at least enough for ``_MIN_BLOCK_WORK``), so blocks shrink towards
+    the end and no thread waits long for the last one; a slow thread (a busy core) just
+    takes fewer blocks. Worker threads run torch operations with one intra-op thread each.
     """
-    min_rows = -(-_MIN_BLOCK_WORK // max(1, work_per_row))
-    n_blocks = max(n_threads * _BLOCKS_PER_THREAD, -(-n_rows // _MAX_BLOCK_ROWS))
-    n_blocks = max(1, min(n_blocks, n_rows // min_rows))
-    bounds = [i * n_rows // n_blocks for i in range(n_blocks + 1)]
-    workers = min(n_threads, n_blocks)
+    min_rows = max(1, -(-_MIN_BLOCK_WORK // max(1, work_per_row)))
+    lock = threading.Lock()
+    start = 0
+
+    def grab(threads: int) -> tuple[int, int] | None:
+        nonlocal start
+        with lock:
+            lo = start
+            if lo >= n_rows:
+                return None
+            size = -(-(n_rows - lo) // (2 * threads))
+            hi = min(n_rows, lo + max(min_rows, min(size, _MAX_BLOCK_ROWS)))
+            start = hi
+            return lo, hi
+
+    workers = max(1, min(n_threads, -(-n_rows // min_rows)))
     if workers == 1:
         task = make_task()
-        for lo, hi in zip(bounds[:-1], bounds[1:]):
-            task(lo, hi)
+        while (block := grab(1)) is not None:
+            task(*block)
         return
-    todo = iter(range(n_blocks))
-    lock = threading.Lock()
     outer = torch.get_num_threads()
 
     def worker() -> None:
         torch.set_num_threads(1)  # thread-local under OpenMP
         try:
             task = make_task()
-            while True:
-                with lock:
-                    i = next(todo, None)
-                if i is None:
-                    return
-                task(bounds[i], bounds[i + 1])
+            while (block := grab(workers)) is not None:
+                task(*block)
         finally:
             torch.set_num_threads(outer)  # the default that new threads inherit
 

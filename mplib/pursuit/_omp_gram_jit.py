@@ -15,15 +15,17 @@ The last step of a signal computes no ``U_k`` (nothing reads it). Coefficients c
 these kernels over blocks of signals on several threads (they release the GIL).
 
 Measured choices (2-core Zen 4, fp64; see ``benchmarks/bench_pursuit.py``): the axpy passes
-run at the L2 bandwidth (~10 GFMA/s per core) and take most of the time; grouping four rows
-per pass halves the traffic on the accumulated row (eight rows: no faster). The argmax is
-vectorized by comparing the IEEE bit patterns of ``|α|`` as integers (monotone for
+run near the L2 bandwidth (~10 GFMA/s per core) and take most of the time; four rows per
+pass (eight: no faster; blocking over atoms so the accumulated row stays in L1: slower).
+The row of ``G`` is prefetched when j is known and read in the last pass (+5 %). The argmax
+is vectorized by comparing the IEEE bit patterns of ``|α|`` as integers (monotone for
 non-negative floats; integer max and min reductions vectorize without fast-math): one pass
 for the maximum fused with the ``α`` update, one for the lowest index holding it; a scalar
-argmax took 30 % of the run at 64×256/8. Selected atoms get exact zeros in ``α`` (their
-``U_k`` entries are zeroed before the update), so they are never selected again. Loops
-instead of slice assignments and one signature per dtype keep the one-time compilation at a
-few seconds (cached on disk afterwards).
+argmax took 30 % of the run at 64×256/8. ``α`` is set to exact zeros on the support after
+each update, so a selected atom is never selected again. Without fast-math (FMA contraction
+measured no faster). Loops instead of slice assignments, no arrays in return values (a
+signal that outgrows ``U`` runs again with twice the capacity) and one signature per dtype
+keep the one-time compilation at a few seconds per dtype (cached on disk afterwards).
 """
 
 from __future__ import annotations
@@ -47,7 +49,8 @@ _FIRST_CAPACITY = 64
 
 if AVAILABLE:
     # nogil: Python threads run blocks side by side; cache: compiled once per install
-    _JIT = {"nogil": True, "cache": True, "boundscheck": False, "fastmath": False}
+    _JIT = {"nogil": True, "cache": True, "boundscheck": False, "fastmath": False,
+            "error_model": "numpy"}
 
     @intrinsic
     def _bits(typingctx, x):
@@ -135,6 +138,7 @@ if AVAILABLE:
         ``row = (G_j − (row + Σ_{lo<=i<lo+c} w_i U_i))·inv`` (``c <= 4``), then
         ``α −= ak·row``. ``G_j`` is read last, so that its prefetch has the other passes'
         time to arrive (a row of ``G`` comes from L3 or memory: ~30 % of a step otherwise).
+        One loop per ``c``: padding with zero rows instead cost 2-9 %.
         """
         n_atoms = row.shape[0]
         m = _bits(alpha.dtype.type(0))  # every |α_n| is >= 0: a valid start
@@ -183,20 +187,8 @@ if AVAILABLE:
         return m
 
     @njit(**_JIT)
-    def _grow(U, L, limit):
-        cap = min(2 * U.shape[0], limit)
-        U2 = np.empty((cap, U.shape[1]), U.dtype)
-        L2 = np.zeros((cap, cap), L.dtype)
-        for i in range(U.shape[0]):  # loops, not slice assignments: much faster to compile
-            for n in range(U.shape[1]):
-                U2[i, n] = U[i, n]
-            for n in range(L.shape[1]):
-                L2[i, n] = L[i, n]
-        return U2, L2
-
-    @njit(**_JIT)
     def _signal(G, a0, budget, tol, use_tol, eps, U, L, alpha, idx):
-        """Run one signal; returns (steps, early stop, U, L) (``U``/``L`` may have grown)."""
+        """Run one signal; return (steps, early stop), or (-1, False) if ``U`` is too small."""
         zero = G.dtype.type(0)
         one = G.dtype.type(1)
         for n in range(alpha.shape[0]):
@@ -207,9 +199,9 @@ if AVAILABLE:
         k = 0
         while k < budget:
             if best <= noise:
-                return k, True, U, L
+                return k, True
             if k == U.shape[0]:
-                U, L = _grow(U, L, budget)
+                return -1, False  # the caller grows U and L, and runs this signal again
             _prefetch_row(G[j])
             gjj = G[j, j]
             s = zero
@@ -219,7 +211,7 @@ if AVAILABLE:
                 s += wi * wi
             rho2 = gjj - s
             if rho2 <= eps * gjj:  # dependent (or duplicate, or zero) atom
-                return k, True, U, L
+                return k, True
             rho = np.sqrt(rho2)
             L[k, k] = rho
             idx[k] = j
@@ -242,7 +234,7 @@ if AVAILABLE:
                 j, best = _argmax_abs(alpha)
             else:
                 best = abs(alpha[j])
-        return k, False, U, L
+        return k, False
 
     @njit(**_JIT)
     def _solve(L, rhs, k, a, gamma):
@@ -275,13 +267,19 @@ if AVAILABLE:
             limit = max(limit, budget[b])
         cap = min(limit, _FIRST_CAPACITY)
         U = np.empty((cap, n_atoms), G.dtype)
-        L = np.zeros((cap, cap), G.dtype)
+        L = np.empty((cap, cap), G.dtype)
         alpha = np.empty(n_atoms, G.dtype)
         rhs = np.empty(limit, G.dtype)
         a = np.empty(limit, G.dtype)
         for b in range(n_signals):
-            k, stuck, U, L = _signal(G, A0[b], budget[b], tol_norms[b], use_tol, eps, U, L,
-                                     alpha, idx[b])
+            k, stuck = _signal(G, A0[b], budget[b], tol_norms[b], use_tol, eps, U, L, alpha,
+                               idx[b])
+            while k < 0:  # tol runs past the capacity: double it, run the signal again
+                cap = min(2 * cap, limit)
+                U = np.empty((cap, n_atoms), G.dtype)
+                L = np.empty((cap, cap), G.dtype)
+                k, stuck = _signal(G, A0[b], budget[b], tol_norms[b], use_tol, eps, U, L,
+                                   alpha, idx[b])
             n_iter[b] = k
             early[b] = stuck
             for s in range(k):
