@@ -23,6 +23,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import torch
+from torch.autograd.function import once_differentiable
 
 from mplib.sae._common import check_choice, check_float, check_int, keep_top_k
 from mplib.sae._sparsity import adaptive_l1, unit_rows
@@ -43,6 +44,45 @@ def prefix_length_probs(n_latents: int, min_length: int = 1, power: float = 0.5)
     cdf = 1 - (torch.arange(span, dtype=torch.float64) / span) ** power
     pdf = torch.cat([torch.zeros(min_length, dtype=torch.float64), cdf[:-1] - cdf[1:]])
     return pdf / pdf.sum()
+
+
+class _ActStats(torch.autograd.Function):
+    """Per-run batch statistics of activations, with a two-product backward pass.
+
+    Autograd would route the gradients of ``actsᵀacts`` and ``actsᵀx`` through transposed
+    products and strided accumulations; here ``∂L/∂acts = acts (g_A + g_Aᵀ) + x g_Pᵀ + g_s``
+    is two ``baddbmm`` calls.
+    """
+
+    @staticmethod
+    def forward(ctx, acts, x):
+        acts_t = acts.transpose(1, 2)
+        ctx.save_for_backward(acts, x)
+        return torch.bmm(acts_t, acts), torch.bmm(acts_t, x), acts.sum(1)
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, g_a, g_p, g_s):
+        acts, x = ctx.saved_tensors
+        g_acts = g_x = None
+        if ctx.needs_input_grad[0]:
+            g_acts = torch.zeros_like(acts) if g_s is None else g_s[:, None, :].expand_as(acts)
+            if g_a is not None:
+                g_acts = torch.baddbmm(g_acts, acts, g_a + g_a.transpose(1, 2))
+            if g_p is not None:
+                g_acts = torch.baddbmm(g_acts, x, g_p.transpose(1, 2))
+            g_acts = g_acts.contiguous()
+        if ctx.needs_input_grad[1] and g_p is not None:
+            g_x = torch.bmm(acts, g_p)
+        return g_acts, g_x
+
+
+def _act_stats(acts: torch.Tensor, x: torch.Tensor):
+    """Return ``(actsᵀacts, actsᵀx, Σ_b acts)`` of ``acts`` (M, B, N) and ``x`` (M, B, d).
+
+    Shapes (M, N, N), (M, N, d), (M, N); differentiable in both inputs.
+    """
+    return _ActStats.apply(acts, x)
 
 
 def _pos(name: str, v: Any) -> float:
@@ -190,7 +230,8 @@ class MatryoshkaSAE(BaseSAE):
         return torch.arange(n, device=ends.device) < ends[..., None]
 
     def _prefix_errors(self, x: torch.Tensor, acts: torch.Tensor, mask: torch.Tensor,
-                       scale: torch.Tensor | None = None) -> torch.Tensor:
+                       scale: torch.Tensor | None = None, *, stats: tuple | None = None,
+                       xx: torch.Tensor | None = None) -> torch.Tensor:
         """Squared error of every prefix, batch mean, (M, P), from per-run statistics.
 
         With ``c = s·x - b_dec`` (``s`` = ``scale``, 1 if None), ``G = W_dec W_decᵀ``,
@@ -202,16 +243,17 @@ class MatryoshkaSAE(BaseSAE):
         so the batch enters through two (B × N)-sized products only, whatever the number of
         prefixes: no (M, P, B, d) tensor, no per-sample error (float32 agrees with the direct
         reconstructions to ~1e-7 relative, the cancellation of any expanded square).
+        ``stats``: :func:`_act_stats` of ``(acts, x)`` if already computed; ``xx``: the summed
+        squared norms of the samples, (M,).
         """
         W, b = self.W_dec, self.b_dec
         n_batch = x.shape[1]
         s = torch.ones_like(x[:, 0, :1]) if scale is None else scale[:, :, 0]  # (M, 1)
-        xx = (x * x).sum((1, 2))
-        x_sum = x.sum(1)
-        cc = s[:, 0] ** 2 * xx - 2 * s[:, 0] * (x_sum * b).sum(-1) + n_batch * (b * b).sum(-1)
-        acts_t = acts.transpose(1, 2)
-        A = torch.bmm(acts_t, acts)
-        Q = s[..., None] * torch.bmm(acts_t, x) - acts.sum(1)[..., None] * b[:, None, :]
+        A, P, a_sum = _act_stats(acts, x) if stats is None else stats
+        if xx is None:
+            xx = (x * x).sum((1, 2))
+        cc = s[:, 0] ** 2 * xx - 2 * s[:, 0] * (x.sum(1) * b).sum(-1) + n_batch * (b * b).sum(-1)
+        Q = s[..., None] * P - a_sum[..., None] * b[:, None, :]
         G = torch.bmm(W, W.transpose(1, 2))
         T = (torch.diagonal(A, dim1=1, dim2=2) * torch.diagonal(G, dim1=1, dim2=2)
              + 2 * ((A * G.triu(1)).sum(-2) - (Q * W).sum(-1)))
@@ -226,26 +268,33 @@ class MatryoshkaSAE(BaseSAE):
         s = self._scale()
         return s, torch.relu(torch.baddbmm(self.b_enc[:, None, :], x, self.W_enc * s))
 
-    def _terms(self, x: torch.Tensor, s: torch.Tensor, acts: torch.Tensor, mask: torch.Tensor):
+    def _terms(self, x: torch.Tensor, s: torch.Tensor, acts: torch.Tensor, mask: torch.Tensor,
+               xx: torch.Tensor | None = None):
         """Reconstruction and codes (input scale), mean prefix error and mean prefix L1.
 
         The error is measured in the normalised space, ``||s·x - pred||² = s²||x - x̂||²``
-        with ``x̂ = pred / s``, so no scaled copy of the batch is formed.
+        with ``x̂ = pred / s``, so no scaled copy of the batch is formed. Also returns
+        ``Σ_b acts²`` (M, N) when the prefix statistics hold it (else None).
         """
         norms = self._dec_norms()
         x_hat = torch.baddbmm(self.b_dec[:, None, :] / s, acts, self.W_dec / s)
+        acts_sq = None
         if mask.shape[1] == 1:  # Vanilla: the direct error, as the toy computes it
             err = x_hat - x
             sq = (s[:, 0, 0] ** 2 * (err * err).sum((1, 2)) / x.shape[1])[:, None]
+            a_mean = acts.mean(-2)
         else:
-            sq = self._prefix_errors(x, acts, mask, s)
+            stats = _act_stats(acts, x)
+            sq = self._prefix_errors(x, acts, mask, s, stats=stats, xx=xx)
+            a_mean = stats[2] / x.shape[1]
+            acts_sq = torch.diagonal(stats[0], dim1=1, dim2=2).detach()
         recon = (sq / self.d_in if self.reduction == "mean" else sq).mean(-1)
         # mean over prefixes of each prefix's L1: latent j counts with the share of prefixes
         # holding it
         share = mask.to(acts.dtype).mean(1)
-        l1 = (acts.mean(-2) * norms * share).sum(-1)
+        l1 = (a_mean * norms * share).sum(-1)
         codes = acts * (norms[:, None, :] / s)
-        return x_hat, codes, recon, l1
+        return x_hat, codes, recon, l1, acts_sq
 
     def _output(self, x_hat, codes, recon, l1, coef) -> SAEOutput:
         aux = coef.to(l1.dtype) * l1
@@ -255,18 +304,20 @@ class MatryoshkaSAE(BaseSAE):
     def _forward(self, x: torch.Tensor) -> SAEOutput:
         full = torch.ones(self.n_models, 1, self.n_latents, dtype=torch.bool, device=x.device)
         s, acts = self._acts(x)
-        return self._output(*self._terms(x, s, acts, full), self.l1)
+        return self._output(*self._terms(x, s, acts, full)[:4], self.l1)
 
     def _training_step(self, x: torch.Tensor, step: int, n_steps: int) -> SAEOutput:
         h = self.hyper
         with torch.no_grad():
+            sample_norms = x.norm(dim=-1)
             if h["normalize_input"]:
                 mom = h["norm_momentum"]
-                mean_norm = x.norm(dim=-1).mean(-1).to(self.running_norm.dtype)
+                mean_norm = sample_norms.mean(-1).to(self.running_norm.dtype)
                 self.running_norm.mul_(mom).add_((1 - mom) * mean_norm)
             mask = self._prefix_mask()
         s, acts = self._acts(x)
-        x_hat, codes, recon, l1 = self._terms(x, s, acts, mask)
+        x_hat, codes, recon, l1, acts_sq = self._terms(x, s, acts, mask,
+                                                       xx=sample_norms.square().sum(-1))
         with torch.no_grad():
             # the coefficient applied to this step's loss already sees this batch's L0
             # (a count of positive activations: sign() sums exactly, and avoids a bool sum)
@@ -277,7 +328,9 @@ class MatryoshkaSAE(BaseSAE):
             if h["permute_latents"]:
                 mom = h["sort_momentum"]
                 # mean_b (a_bj ||w_j||)², from one reduction over the batch
-                sq = acts.norm(dim=-2).square() * self._dec_norms().square() / acts.shape[1]
+                if acts_sq is None:
+                    acts_sq = (acts * acts).sum(1)
+                sq = acts_sq * self._dec_norms().square() / acts.shape[1]
                 self.sq_mean.mul_(mom).add_((1 - mom) * sq)
                 order = torch.sort(self.sq_mean, dim=-1, descending=True, stable=True)
                 self.perm.copy_(order.indices)

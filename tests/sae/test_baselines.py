@@ -206,3 +206,57 @@ def test_matryoshka_prefix_errors_equal_direct_reconstructions():
             pred = (acts[m] * keep) @ model.W_dec[m] + model.b_dec[m]
             direct = ((xn[m] - pred) ** 2).sum(-1).mean()
             torch.testing.assert_close(got[m, p], direct, rtol=1e-10, atol=1e-10)
+
+
+def test_matryoshka_batch_statistics_gradients():
+    """Issue #5: the two-product backward of (actsᵀacts, actsᵀx, Σ_b acts) is the gradient."""
+    from mplib.sae.matryoshka import _act_stats
+
+    g = torch.Generator().manual_seed(4)
+    acts = torch.rand(2, 9, 5, dtype=F64, generator=g, requires_grad=True)
+    x = torch.randn(2, 9, 3, dtype=F64, generator=g, requires_grad=True)
+    assert torch.autograd.gradcheck(_act_stats, (acts, x))
+    assert torch.autograd.gradcheck(lambda a, b: _act_stats(a, b)[0], (acts, x))
+    assert torch.autograd.gradcheck(lambda a, b: _act_stats(a, b)[1:], (acts, x))
+
+
+@pytest.mark.parametrize("n_prefixes", [1, 5])
+def test_matryoshka_training_loss_and_gradients_equal_the_direct_form(n_prefixes):
+    """The statistics form of the training step (issue #5) against direct reconstructions.
+
+    Loss = mean over prefixes of ||s·x - b - Σ_{j<e} a_j w_j||² (batch mean) + coef × the mean
+    prefix L1 of a_j ||w_j||, with the scale s, prefixes and coefficient the step used.
+    """
+    model = MatryoshkaSAE(20, 20, n_models=2, n_prefixes=n_prefixes, dtype=F64, seed=5)
+    model.train()
+    stream = toy_stream([0, 1], dtype=F64)
+    for step in range(3):  # a running norm, an adapted coefficient and a prefix draw
+        model.training_step(next(stream), step, 50)
+    x = next(stream)
+    state = {k: v.clone() for k, v in model.state_dict().items() if isinstance(v, torch.Tensor)}
+    extra = model.get_extra_state()
+    out = model.training_step(x, 3, 50)
+    out.loss.sum().backward()
+    got = {n: p.grad.clone() for n, p in model.named_parameters()}
+    # replay the same step directly: same state, same random prefixes
+    direct = MatryoshkaSAE(20, 20, n_models=2, n_prefixes=n_prefixes, dtype=F64, seed=5)
+    direct.load_state_dict({**state, "_extra_state": extra})
+    direct.train()
+    with torch.no_grad():
+        mom = direct.hyper["norm_momentum"]
+        direct.running_norm.mul_(mom).add_((1 - mom) * x.norm(dim=-1).mean(-1))
+        mask = direct._prefix_mask().to(F64)
+    s = direct._scale()
+    xn = x * s
+    acts = torch.relu(xn @ direct.W_enc + direct.b_enc[:, None])
+    loss = 0
+    for p in range(mask.shape[1]):
+        pred = (acts * mask[:, p, None]) @ direct.W_dec + direct.b_dec[:, None]
+        loss = loss + ((xn - pred) ** 2).sum(-1).mean(-1) / mask.shape[1]
+    normed = acts * direct.W_dec.norm(dim=-1)[:, None]
+    l1 = (normed.mean(1)[:, None] * mask).sum(-1).mean(-1)
+    coef = out.aux_loss.detach() / l1.detach()
+    torch.testing.assert_close(out.recon_loss, loss.detach(), rtol=1e-9, atol=1e-12)
+    (loss + coef * l1).sum().backward()
+    for n, p in direct.named_parameters():
+        torch.testing.assert_close(got[n], p.grad, rtol=1e-8, atol=1e-10)
