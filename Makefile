@@ -56,6 +56,7 @@ $(OUT)/%.json: notebooks/%.py $$(wildcard $(PARAMS)/$$*.yaml) $(LIB) | $(STAMP)
 	  $(VENV)/bin/papermill --log-level WARNING --no-progress-bar -k mplib \
 	  $(addprefix -f ,$(filter %.yaml,$^)) -p preset $(PRESET) \
 	  $(OUT)/.$*.stage/in.ipynb $(OUT)/.$*.stage/$*.ipynb \
+	  2> >(grep -v 'running over TCP without encryption' >&2) \
 	  && echo "done $* [$(PRESET)] in $$(( $$(date +%s) - start )) s"
 	@test -f $(OUT)/.$*.stage/$*.json || { echo "error: $< wrote no $*.json" >&2; exit 1; }
 	@rm $(OUT)/.$*.stage/in.ipynb

@@ -125,7 +125,7 @@ def run_folder(run: ToyRun, cfg: TrainConfig) -> Any:
     """
     train_part = {k: v for k, v in cfg.to_dict().items()
                   if k not in ("progress", "log_every", "checkpoint_every", "checkpoint_dir")}
-    code = code_fingerprint("sae", "datasets", "pursuit/_mp.py")
+    code = code_fingerprint("sae", "datasets", "pursuit/_mp.py", "pursuit/_mp_jit.py")
     return runs_dir() / "toy" / f"{run.sae}-{cache_key(run.describe(), train_part, code)}"
 
 

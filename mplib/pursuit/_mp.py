@@ -35,6 +35,8 @@ from typing import NamedTuple
 import torch
 from torch.autograd.function import once_differentiable
 
+from mplib.pursuit import _mp_jit
+
 __all__ = ["MPTrace", "dense_codes", "mp_loop"]
 
 SELECTIONS = ("abs", "signed", "positive")
@@ -61,6 +63,10 @@ def dense_codes(indices: torch.Tensor, values: torch.Tensor, n_atoms: int) -> to
         -1, indices, values
     )
 
+
+GRAM_BACKEND = "auto"
+"""Gram regime on CPU: ``"auto"`` runs the compiled kernels (:mod:`mplib.pursuit._mp_jit`,
+same steps, ~5x faster) when numba is installed, ``"torch"`` the torch kernel (CUDA always)."""
 
 GRAM_MAX_ATOMS = 256
 """Largest dictionary run in the Gram regime (its B·N-per-step update beats B·N·d)."""
@@ -291,7 +297,16 @@ def _gram_mp(X, D, budget, tol, min_score, stop_score, rules) -> MPTrace:
               per_signal(min_score, X.dtype) if rules["selection"] == "positive" else None,
               stops)
     Xf, Df = X.reshape(m, n_signals, d), D.reshape(m, n_atoms, d)
-    if torch.is_grad_enabled() and (Xf.requires_grad or Df.requires_grad):
+    grad = torch.is_grad_enabled() and (Xf.requires_grad or Df.requires_grad)
+    if GRAM_BACKEND != "torch" and _mp_jit.supports(X):  # signal-major slots
+        if grad:
+            idx, val, R, n_iter = _GramMPJit.apply(Xf, Df, limits, opts)
+        else:
+            idx, val, R, n_iter = _mp_jit.forward(Xf.detach(), Df.detach(), *limits, opts)
+        t = idx.shape[1]
+        return MPTrace(idx.view(*batch, n_signals, t), val.view(*batch, n_signals, t),
+                       R.view(*batch, n_signals, d), n_iter.view(*batch, n_signals))
+    if grad:
         idx_t, val_t, R, n_iter = _GramMP.apply(Xf, Df, limits, opts)
     else:
         idx_t, val_t, R, n_iter = _gram_forward(Xf.detach(), Df.detach(), *limits, opts)
@@ -486,3 +501,24 @@ class _GramMP(torch.autograd.Function):
         if need_d:
             gD = gD_t.t().reshape(m, n_atoms, d)
         return gX, gD, None, None
+
+
+class _GramMPJit(torch.autograd.Function):
+    """:class:`_GramMP` with the compiled CPU kernels (same formulas, signal-major slots)."""
+
+    @staticmethod
+    def forward(ctx, X, D, limits, opts):
+        idx, val, R, n_iter = _mp_jit.forward(X.detach(), D.detach(), *limits, opts)
+        ctx.save_for_backward(D, R, idx, val, n_iter)
+        ctx.projection = opts["coefficient"] == "projection"
+        ctx.mark_non_differentiable(idx, n_iter)
+        return idx, val, R, n_iter
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, _g_idx, g_val, g_res, _g_n):
+        D, R, idx, val, n_iter = ctx.saved_tensors
+        need_x, need_d = ctx.needs_input_grad[:2]
+        gX, gD = _mp_jit.backward(D.detach(), R, idx, val, n_iter, g_val, g_res,
+                                  ctx.projection, need_d)
+        return (gX if need_x else None), (gD if need_d else None), None, None

@@ -134,10 +134,21 @@ def _both_regimes(X, D, *, n_steps, tol=None, stop_score=None, min_score=0.0, **
     return out
 
 
+@pytest.fixture(params=["compiled", "torch"])
+def gram_backend(request, monkeypatch):
+    """Run the Gram regime with the compiled CPU kernels (numba) or the torch kernel."""
+    from mplib.pursuit import _mp, _mp_jit
+
+    if request.param == "compiled" and not _mp_jit.AVAILABLE:
+        pytest.skip("numba not installed")
+    monkeypatch.setattr(_mp, "GRAM_BACKEND", "auto" if request.param == "compiled" else "torch")
+    return request.param
+
+
 @pytest.mark.parametrize("selection", ["abs", "signed", "positive"])
 @pytest.mark.parametrize("coefficient", ["projection", "correlation"])
 @pytest.mark.parametrize("variant", ["plain", "support+tol", "normalize+noreselect", "scores"])
-def test_gram_regime_equals_residual_regime(selection, coefficient, variant):
+def test_gram_regime_equals_residual_regime(selection, coefficient, variant, gram_backend):
     """Issue #5: the compacted Gram-space kernel (small N) takes the residual kernel's steps.
 
     Same atoms, step counts and (float64) codes, residuals and gradients with respect to X
@@ -168,7 +179,7 @@ def test_gram_regime_equals_residual_regime(selection, coefficient, variant):
         torch.testing.assert_close(a, b, rtol=1e-11, atol=1e-12)
 
 
-def test_gram_regime_gradcheck():
+def test_gram_regime_gradcheck(gram_backend):
     """The analytic backward pass of the Gram regime against finite differences."""
     g = torch.Generator().manual_seed(2)
     D = torch.randn(2, 6, 5, generator=g, dtype=torch.float64, requires_grad=True)
@@ -179,3 +190,43 @@ def test_gram_regime_gradcheck():
                            stop_on_unchanged_support=True)[1:3]
 
         assert torch.autograd.gradcheck(values_and_residual, (X, D), eps=1e-6, atol=1e-6)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("selection", ["abs", "positive"])
+def test_compiled_gram_kernels_equal_torch_kernel(dtype, selection, monkeypatch):
+    """The numba Gram-regime kernels take the torch kernel's steps: same atoms and step counts,
+    codes, residuals and gradients to rounding; in float32 too, and across the threaded split
+    over models (MP-SAE toy rules: raw correlation, residual threshold, support stop)."""
+    from mplib.pursuit import _mp, _mp_jit
+
+    if not _mp_jit.AVAILABLE:
+        pytest.skip("numba not installed")
+    g = torch.Generator().manual_seed(7)
+    D = torch.randn(6, 20, 20, generator=g, dtype=dtype)
+    D = D / D.norm(dim=-1, keepdim=True) * 0.95
+    X = torch.randn(6, 300, 20, generator=g, dtype=dtype)
+    out = []
+    for backend, threads in (("torch", 1), ("auto", 1), ("auto", 2)):
+        monkeypatch.setattr(_mp, "GRAM_BACKEND", backend)
+        monkeypatch.setattr(_mp_jit, "_MIN_THREAD_WORK", 1)
+        Xg, Dg = X.clone().requires_grad_(True), D.clone().requires_grad_(True)
+        before = torch.get_num_threads()
+        torch.set_num_threads(threads)
+        try:
+            tr = mp_loop(Xg, Dg, n_steps=20, tol=0.05, selection=selection,
+                         coefficient="correlation", stop_on_unchanged_support=True)
+            codes = dense_codes(tr.indices, tr.values, 20)
+            ((tr.residual**2).sum() + 0.3 * codes.sum() + (tr.values**2).sum()).backward()
+        finally:
+            torch.set_num_threads(before)
+        out.append((tr, codes, Xg.grad, Dg.grad))
+    tol = dict(rtol=1e-12, atol=1e-12) if dtype == torch.float64 else dict(rtol=1e-4, atol=1e-4)
+    ref = out[0]
+    assert int(ref[0].n_iter.max()) > 3  # a real pursuit, not one step
+    for got in out[1:]:
+        assert torch.equal(got[0].indices, ref[0].indices)
+        assert torch.equal(got[0].n_iter, ref[0].n_iter)
+        for a, b in zip((got[1], got[0].residual, got[2], got[3]),
+                        (ref[1], ref[0].residual, ref[2], ref[3])):
+            torch.testing.assert_close(a, b, **tol)

@@ -257,6 +257,10 @@ def test_falls_back_to_torch_without_numba():
         "    assert 'numba missing' in str(e)\n"
         "else:\n"
         "    raise AssertionError('no error')\n"
+        "from mplib.pursuit import _mp_jit, mp_loop\n"
+        "assert not _mp_jit.AVAILABLE and not _mp_jit.supports(torch.ones(1))\n"
+        "t = mp_loop(torch.tensor([[0.0, 3.0, 0.0, -1.0]]), torch.eye(4), n_steps=2)\n"
+        "assert t.indices.tolist() == [[1, 3]] and t.values.tolist() == [[3.0, -1.0]]\n"
         "print('ok')\n"
     )
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
