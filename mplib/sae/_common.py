@@ -132,3 +132,13 @@ class RunRandom:
     def select(self, m: int) -> dict:
         """Return the state of run ``m`` alone."""
         return {"block_start": [self.block_start[m]], "shape": self.shape, "pos": self.pos}
+
+
+def check_positive(name: str, v: Any) -> float:
+    """Validate a float > 0 (``ValueError`` naming ``name`` otherwise)."""
+    return check_float(name, v, low=0.0, low_open=True)
+
+
+def check_nonneg(name: str, v: Any) -> float:
+    """Validate a float >= 0 (``ValueError`` naming ``name`` otherwise)."""
+    return check_float(name, v, low=0.0)

@@ -7,15 +7,11 @@ from typing import Any
 
 import torch
 
-from mplib.sae._common import check_float, check_int, keep_top_k
+from mplib.sae._common import check_float, check_int, check_positive, keep_top_k
 from mplib.sae._linear import LinearSAE
 from mplib.sae.base import SAEOutput
 
 __all__ = ["BatchTopKSAE"]
-
-
-def _pos(name: str, v: Any) -> float:
-    return check_float(name, v, low=0.0, low_open=True)
 
 
 class BatchTopKSAE(LinearSAE):
@@ -69,9 +65,9 @@ class BatchTopKSAE(LinearSAE):
         super().__init__(d_in, n_latents, n_models=n_models, seed=seed, reduction=reduction,
                          dtype=dtype, device=device)
         self.hyper = dict(
-            target_l0=self._per_run_value("target_l0", target_l0, _pos),
+            target_l0=self._per_run_value("target_l0", target_l0, check_positive),
             initial_target_l0=None if initial_target_l0 is None
-            else _pos("initial_target_l0", initial_target_l0),
+            else check_positive("initial_target_l0", initial_target_l0),
             initial_steps=check_int("initial_steps", initial_steps, low=0),
             threshold_momentum=check_float("threshold_momentum", threshold_momentum, low=0.0,
                                            high=1.0, high_open=True),

@@ -7,7 +7,7 @@ from typing import Any
 
 import torch
 
-from mplib.sae._common import check_float, keep_top_k
+from mplib.sae._common import check_nonneg, check_positive, keep_top_k
 from mplib.sae._linear import LinearSAE
 from mplib.sae.base import SAEOutput
 
@@ -57,14 +57,6 @@ class _Step(torch.autograd.Function):
         return None, _reduce_to(g_theta, theta.shape), None
 
 
-def _pos(name: str, v: Any) -> float:
-    return check_float(name, v, low=0.0, low_open=True)
-
-
-def _nonneg(name: str, v: Any) -> float:
-    return check_float(name, v, low=0.0)
-
-
 class JumpReLUSAE(LinearSAE):
     """``z = pre · H(pre - θ)`` with ``pre = (x - b_dec) W_enc + b_enc`` and learned ``θ > 0``.
 
@@ -112,10 +104,10 @@ class JumpReLUSAE(LinearSAE):
         super().__init__(d_in, n_latents, n_models=n_models, seed=seed, reduction=reduction,
                          dtype=dtype, device=device)
         self.hyper = dict(
-            threshold_init=_pos("threshold_init", threshold_init),
-            bandwidth=_pos("bandwidth", bandwidth),
-            sparsity_coef=self._per_run_value("sparsity_coef", sparsity_coef, _nonneg),
-            target_l0=self._per_run_value("target_l0", target_l0, _pos, allow_none=True),
+            threshold_init=check_positive("threshold_init", threshold_init),
+            bandwidth=check_positive("bandwidth", bandwidth),
+            sparsity_coef=self._per_run_value("sparsity_coef", sparsity_coef, check_nonneg),
+            target_l0=self._per_run_value("target_l0", target_l0, check_positive, allow_none=True),
         )
         self._init_linear("tied")
         log_t = torch.full((self.n_models, n_latents), float(torch.tensor(threshold_init).log()))

@@ -25,7 +25,14 @@ from typing import Any
 import torch
 from torch.autograd.function import once_differentiable
 
-from mplib.sae._common import check_choice, check_float, check_int, keep_top_k
+from mplib.sae._common import (
+    check_choice,
+    check_float,
+    check_int,
+    check_nonneg,
+    check_positive,
+    keep_top_k,
+)
 from mplib.sae._sparsity import adaptive_l1, unit_rows
 from mplib.sae.base import BaseSAE, SAEOutput
 
@@ -83,14 +90,6 @@ def _act_stats(acts: torch.Tensor, x: torch.Tensor):
     Shapes (M, N, N), (M, N, d), (M, N); differentiable in both inputs.
     """
     return _ActStats.apply(acts, x)
-
-
-def _pos(name: str, v: Any) -> float:
-    return check_float(name, v, low=0.0, low_open=True)
-
-
-def _nonneg(name: str, v: Any) -> float:
-    return check_float(name, v, low=0.0)
 
 
 class MatryoshkaSAE(BaseSAE):
@@ -176,14 +175,14 @@ class MatryoshkaSAE(BaseSAE):
         mom = dict(low=0.0, high=1.0, high_open=True)
         self.hyper = dict(
             n_prefixes=n_prefixes,
-            target_l0=self._per_run_value("target_l0", target_l0, _pos),
-            l1_coef=self._per_run_value("l1_coef", l1_coef, _nonneg),
+            target_l0=self._per_run_value("target_l0", target_l0, check_positive),
+            l1_coef=self._per_run_value("l1_coef", l1_coef, check_nonneg),
             l1_rate=check_float("l1_rate", l1_rate, **mom),
             l1_warmup=check_float("l1_warmup", l1_warmup, low=0.0, high=1.0),
             permute_latents=permute_latents,
             permutation=check_choice("permutation", permutation, PERMUTATIONS),
             sort_momentum=check_float("sort_momentum", sort_momentum, **mom),
-            pareto_power=_pos("pareto_power", pareto_power),
+            pareto_power=check_positive("pareto_power", pareto_power),
             min_prefix_length=min_prefix_length,
             normalize_input=normalize_input,
             norm_momentum=check_float("norm_momentum", norm_momentum, **mom),

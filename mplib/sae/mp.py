@@ -19,17 +19,13 @@ from typing import Any
 import torch
 
 from mplib.pursuit import dense_codes, mp_loop
-from mplib.sae._common import check_choice, check_float, check_int
+from mplib.sae._common import check_choice, check_float, check_int, check_positive
 from mplib.sae.base import BaseSAE, SAEOutput
 
 __all__ = ["MPSAE"]
 
 SELECTIONS = ("positive", "signed", "abs")
 COEFFICIENTS = ("correlation", "projection")
-
-
-def _positive_float(name: str, v: Any) -> float:
-    return check_float(name, v, low=0.0, low_open=True)
 
 
 class MPSAE(BaseSAE):
@@ -119,7 +115,7 @@ class MPSAE(BaseSAE):
         super().__init__(d_in, n_latents, n_models=n_models, seed=seed, reduction=reduction,
                          dtype=dtype, device=device)
         k = self._per_run_value("k", k, check_int, allow_none=True)
-        threshold = self._per_run_value("threshold", threshold, _positive_float, allow_none=True)
+        threshold = self._per_run_value("threshold", threshold, check_positive, allow_none=True)
         if max_steps is not None:
             max_steps = check_int("max_steps", max_steps)
         if not isinstance(stop_on_unchanged_support, bool):

@@ -7,20 +7,12 @@ from typing import Any
 
 import torch
 
-from mplib.sae._common import check_float, keep_top_k
+from mplib.sae._common import check_float, check_nonneg, check_positive, keep_top_k
 from mplib.sae._linear import LinearSAE
 from mplib.sae._sparsity import adaptive_l1
 from mplib.sae.base import SAEOutput
 
 __all__ = ["ReLUSAE"]
-
-
-def _nonneg(name: str, v: Any) -> float:
-    return check_float(name, v, low=0.0)
-
-
-def _pos(name: str, v: Any) -> float:
-    return check_float(name, v, low=0.0, low_open=True)
 
 
 class ReLUSAE(LinearSAE):
@@ -69,8 +61,8 @@ class ReLUSAE(LinearSAE):
         super().__init__(d_in, n_latents, n_models=n_models, seed=seed, reduction=reduction,
                          dtype=dtype, device=device)
         self.hyper = dict(
-            l1_coef=self._per_run_value("l1_coef", l1_coef, _nonneg),
-            target_l0=self._per_run_value("target_l0", target_l0, _pos, allow_none=True),
+            l1_coef=self._per_run_value("l1_coef", l1_coef, check_nonneg),
+            target_l0=self._per_run_value("target_l0", target_l0, check_positive, allow_none=True),
             l1_rate=check_float("l1_rate", l1_rate, low=0.0, high=1.0, high_open=True),
             l1_warmup=check_float("l1_warmup", l1_warmup, low=0.0, high=1.0),
         )
