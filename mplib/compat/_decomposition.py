@@ -216,7 +216,29 @@ class SparseCoder(_dec.SparseCoder):
         return _omp_transform(self, X, self.dictionary)
 
 
-class DictionaryLearning(_dec.DictionaryLearning):
+class _LearnedOMPTransform:
+    """``transform`` of the dictionary learners: OMP through mplib, other algorithms as before."""
+
+    def transform(self, X):
+        """Encode ``X`` as sparse combinations of the learned atoms ``components_``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Data.
+
+        Returns
+        -------
+        ndarray of shape (n_samples, n_components)
+            Codes (twice as wide with ``split_sign``).
+        """
+        if self.transform_algorithm != "omp":
+            return super().transform(X)
+        check_is_fitted(self)
+        return _omp_transform(self, X, self.components_)
+
+
+class DictionaryLearning(_LearnedOMPTransform, _dec.DictionaryLearning):
     """scikit-learn's ``DictionaryLearning`` whose OMP ``transform`` runs batched.
 
     Fitting is scikit-learn's (``fit_algorithm`` "lars" or "cd"; OMP is not a fitting method
@@ -230,26 +252,8 @@ class DictionaryLearning(_dec.DictionaryLearning):
     (12, 4)
     """
 
-    def transform(self, X):
-        """Encode ``X`` as sparse combinations of the learned atoms ``components_``.
 
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-            Data.
-
-        Returns
-        -------
-        ndarray of shape (n_samples, n_components)
-            Codes (twice as wide with ``split_sign``).
-        """
-        if self.transform_algorithm != "omp":
-            return super().transform(X)
-        check_is_fitted(self)
-        return _omp_transform(self, X, self.components_)
-
-
-class MiniBatchDictionaryLearning(_dec.MiniBatchDictionaryLearning):
+class MiniBatchDictionaryLearning(_LearnedOMPTransform, _dec.MiniBatchDictionaryLearning):
     """scikit-learn's ``MiniBatchDictionaryLearning`` whose OMP ``transform`` runs batched.
 
     Examples
@@ -261,21 +265,3 @@ class MiniBatchDictionaryLearning(_dec.MiniBatchDictionaryLearning):
     >>> est.fit(X).transform(X).shape
     (12, 4)
     """
-
-    def transform(self, X):
-        """Encode ``X`` as sparse combinations of the learned atoms ``components_``.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-            Data.
-
-        Returns
-        -------
-        ndarray of shape (n_samples, n_components)
-            Codes (twice as wide with ``split_sign``).
-        """
-        if self.transform_algorithm != "omp":
-            return super().transform(X)
-        check_is_fitted(self)
-        return _omp_transform(self, X, self.components_)
