@@ -298,21 +298,16 @@ def _gram_mp(X, D, budget, tol, min_score, stop_score, rules) -> MPTrace:
               per_signal(min_score, X.dtype) if rules["selection"] == "positive" else None,
               stops)
     Xf, Df = X.reshape(m, n_signals, d), D.reshape(m, n_atoms, d)
-    grad = torch.is_grad_enabled() and (Xf.requires_grad or Df.requires_grad)
-    if GRAM_BACKEND != "torch" and _mp_jit.supports(X):  # signal-major slots
-        if grad:
-            idx, val, R, n_iter = _GramMPJit.apply(Xf, Df, limits, opts)
-        else:
-            idx, val, R, n_iter = _mp_jit.forward(Xf.detach(), Df.detach(), *limits, opts)
-        t = idx.shape[1]
-        return MPTrace(idx.view(*batch, n_signals, t), val.view(*batch, n_signals, t),
-                       R.view(*batch, n_signals, d), n_iter.view(*batch, n_signals))
-    if grad:
-        idx_t, val_t, R, n_iter = _GramMP.apply(Xf, Df, limits, opts)
+    compiled = GRAM_BACKEND != "torch" and _mp_jit.supports(X)
+    if torch.is_grad_enabled() and (Xf.requires_grad or Df.requires_grad):
+        idx, val, R, n_iter = _GramMP.apply(Xf, Df, limits, opts, compiled)
     else:
-        idx_t, val_t, R, n_iter = _gram_forward(Xf.detach(), Df.detach(), *limits, opts)
-    # slots are stored step-major (S, rows): each step writes one contiguous row
-    return MPTrace(idx_t.t().view(*batch, n_signals, -1), val_t.t().view(*batch, n_signals, -1),
+        kernel = _mp_jit.forward if compiled else _gram_forward
+        idx, val, R, n_iter = kernel(Xf.detach(), Df.detach(), *limits, opts)
+    if not compiled:  # the torch kernel stores slots step-major (S, rows): one row a step
+        idx, val = idx.t(), val.t()
+    t = idx.shape[1]
+    return MPTrace(idx.view(*batch, n_signals, t), val.view(*batch, n_signals, t),
                    R.view(*batch, n_signals, d), n_iter.view(*batch, n_signals))
 
 
@@ -443,24 +438,32 @@ class _GramMP(torch.autograd.Function):
 
     and ``r = r' + a d`` is rebuilt from the final residual on the way back. Signals are
     sorted by their number of steps first, so the signals still running at any step are a
-    prefix: the backward pass updates slices in place and never compacts.
+    prefix: the backward pass updates slices in place and never compacts. With ``compiled``
+    both passes run the numba kernels of :mod:`mplib.pursuit._mp_jit` instead (same formulas,
+    one signal at a time, slots signal-major (rows, S) rather than step-major).
     """
 
     @staticmethod
-    def forward(ctx, X, D, limits, opts):
-        idx_t, val_t, R, n_iter = _gram_forward(X.detach(), D.detach(), *limits, opts)
-        ctx.save_for_backward(D, R, idx_t, val_t, n_iter)
+    def forward(ctx, X, D, limits, opts, compiled):
+        kernel = _mp_jit.forward if compiled else _gram_forward
+        idx, val, R, n_iter = kernel(X.detach(), D.detach(), *limits, opts)
+        ctx.save_for_backward(D, R, idx, val, n_iter)
         ctx.projection = opts["coefficient"] == "projection"
-        ctx.mark_non_differentiable(idx_t, n_iter)
-        return idx_t, val_t, R, n_iter
+        ctx.compiled = compiled
+        ctx.mark_non_differentiable(idx, n_iter)
+        return idx, val, R, n_iter
 
     @staticmethod
     @once_differentiable
     def backward(ctx, _g_idx, g_val, g_res, _g_n):
         D, R, idx_t, val_t, n_iter = ctx.saved_tensors
+        need_x, need_d = ctx.needs_input_grad[:2]
+        if ctx.compiled:  # signal-major slots, one signal at a time
+            gX, gD = _mp_jit.backward(D.detach(), R, idx_t, val_t, n_iter, g_val, g_res,
+                                      ctx.projection, need_d)
+            return (gX if need_x else None), (gD if need_d else None), None, None, None
         m, n_signals, d = R.shape
         rows, n_atoms = m * n_signals, D.shape[1]
-        need_x, need_d = ctx.needs_input_grad[:2]
         order = torch.sort(n_iter, descending=True, stable=True).indices
         # running[k] = number of signals that took at least k steps
         running = torch.bincount(n_iter, minlength=idx_t.shape[0] + 1).flip(0).cumsum(0).flip(0)
@@ -501,25 +504,5 @@ class _GramMP(torch.autograd.Function):
             gX = grad.t().contiguous().index_select(0, unsort).view(m, n_signals, d)
         if need_d:
             gD = gD_t.t().reshape(m, n_atoms, d)
-        return gX, gD, None, None
+        return gX, gD, None, None, None
 
-
-class _GramMPJit(torch.autograd.Function):
-    """:class:`_GramMP` with the compiled CPU kernels (same formulas, signal-major slots)."""
-
-    @staticmethod
-    def forward(ctx, X, D, limits, opts):
-        idx, val, R, n_iter = _mp_jit.forward(X.detach(), D.detach(), *limits, opts)
-        ctx.save_for_backward(D, R, idx, val, n_iter)
-        ctx.projection = opts["coefficient"] == "projection"
-        ctx.mark_non_differentiable(idx, n_iter)
-        return idx, val, R, n_iter
-
-    @staticmethod
-    @once_differentiable
-    def backward(ctx, _g_idx, g_val, g_res, _g_n):
-        D, R, idx, val, n_iter = ctx.saved_tensors
-        need_x, need_d = ctx.needs_input_grad[:2]
-        gX, gD = _mp_jit.backward(D.detach(), R, idx, val, n_iter, g_val, g_res,
-                                  ctx.projection, need_d)
-        return (gX if need_x else None), (gD if need_d else None), None, None
