@@ -25,15 +25,36 @@ def pytest_collection_modifyitems(config, items):
                 item.add_marker(skip)
 
 
+def _is_loopback(address) -> bool:
+    """Whether a socket address stays on this machine (Unix socket or loopback host)."""
+    if isinstance(address, (str, bytes)):  # AF_UNIX path
+        return True
+    host = str(address[0]) if isinstance(address, tuple) and address else ""
+    return host in ("localhost", "::1") or host.startswith("127.")
+
+
 @pytest.fixture(autouse=True)
 def no_network(monkeypatch):
-    """Nothing in mplib may touch the network (DEVELOPERS.md): connections raise."""
+    """Nothing in mplib may touch the network: connections raise, except to loopback.
 
-    def refuse(*args, **kwargs):
-        raise OSError("network access is forbidden in tests")
+    Local servers that tests start themselves (a Jupyter server, a Dask cluster, gloo
+    process groups) listen on 127.0.0.1 and stay reachable; any other address raises.
+    """
+    connect = socket.socket.connect
+    create_connection = socket.create_connection
 
-    monkeypatch.setattr(socket.socket, "connect", refuse)
-    monkeypatch.setattr(socket, "create_connection", refuse)
+    def guarded_connect(sock, address, *args, **kwargs):
+        if not _is_loopback(address):
+            raise OSError(f"network access is forbidden in tests (tried {address!r})")
+        return connect(sock, address, *args, **kwargs)
+
+    def guarded_create_connection(address, *args, **kwargs):
+        if not _is_loopback(address):
+            raise OSError(f"network access is forbidden in tests (tried {address!r})")
+        return create_connection(address, *args, **kwargs)
+
+    monkeypatch.setattr(socket.socket, "connect", guarded_connect)
+    monkeypatch.setattr(socket, "create_connection", guarded_create_connection)
 
 
 @pytest.fixture
