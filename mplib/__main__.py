@@ -1,7 +1,8 @@
-"""Command line: ``python -m mplib check-params NOTEBOOK [PRESET.yaml ...]`` or ``versions``."""
+"""``python -m mplib <command>``: see :mod:`mplib.cli` for the commands."""
 
 import sys
 
-from mplib.repro import _main
+from mplib.cli import main
 
-sys.exit(_main(sys.argv[1:]))
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,14 +1,8 @@
 """Reproducibility helpers: seeds, devices, repository paths, a hashed cache, provenance.
 
 This is the only module of mplib that knows about folders on disk (``data/``, ``figures/``)
-and the only place where ``device="auto"`` is resolved.
-
-Command line (used by the Makefile)::
-
-    python -m mplib check-params NOTEBOOK.ipynb [PRESET.yaml ...]
-
-fails with a message naming any preset key that the notebook's ``parameters`` cell does not
-declare (papermill alone only warns).
+and the only place where ``device="auto"`` is resolved. Notebook parameters live in
+:mod:`mplib.notebook`, the command line in :mod:`mplib.cli`.
 """
 
 from __future__ import annotations
@@ -37,17 +31,17 @@ __all__ = [
     "cache_key",
     "code_fingerprint",
     "cached",
-    "check_params",
     "data_dir",
     "derive_seed",
-    "declared_parameters",
     "figures_dir",
     "git_commit",
     "numpy_generator",
+    "output_dir",
     "provenance",
     "repo_root",
     "resolve_device",
     "runs_dir",
+    "scratch_dir",
     "show_versions",
     "to_jsonable",
     "torch_generator",
@@ -171,6 +165,24 @@ def figures_dir(preset: str) -> Path:
         raise ValueError(f"preset must be a plain name such as 'quick', got {preset!r}")
     env = os.environ.get("MPLIB_FIGURES")
     return Path(env).resolve() if env else repo_root() / "figures" / preset
+
+
+def scratch_dir(preset: str) -> Path:
+    """Return ``figures/scratch/<preset>/``, where notebooks run outside ``make`` write."""
+    if not isinstance(preset, str) or not preset or "/" in preset:
+        raise ValueError(f"preset must be a plain name such as 'quick', got {preset!r}")
+    return repo_root() / "figures" / "scratch" / preset
+
+
+def output_dir(preset: str) -> Path:
+    """Return the folder a notebook writes its figures and JSON into.
+
+    Under ``make`` (``$MPLIB_FIGURES`` set) that folder is the build's staging folder, moved
+    into ``figures/<preset>/`` on success; otherwise (Jupyter, plain ``python``) it is
+    :func:`scratch_dir`, so that an interactive run never overwrites a built output.
+    """
+    env = os.environ.get("MPLIB_FIGURES")
+    return Path(env).resolve() if env else scratch_dir(preset)
 
 
 def runs_dir() -> Path:
@@ -403,91 +415,3 @@ def show_versions(file: Any = None) -> dict[str, Any]:
     for k, v in info.items():
         print(f"{k:>{width}}: {v}", file=file or sys.stdout)
     return info
-
-
-# ---------------------------------------------------------------------------------------------
-# notebook parameters
-
-
-def declared_parameters(notebook: str | os.PathLike) -> dict[str, Any]:
-    """Return the names and literal values of a notebook's ``parameters`` cell.
-
-    Accepts a jupytext ``.py`` file or an ``.ipynb``. Raises ``ValueError`` when there is not
-    exactly one cell tagged ``parameters`` or when it holds anything but ``name = literal``.
-    """
-    import ast
-
-    path = Path(notebook)
-    if path.suffix == ".ipynb":
-        nb = json.loads(path.read_text())
-        cells = [
-            "".join(c["source"]) if isinstance(c["source"], list) else c["source"]
-            for c in nb["cells"]
-            if "parameters" in c.get("metadata", {}).get("tags", [])
-        ]
-    else:
-        cells, current = [], None
-        for line in path.read_text().splitlines():
-            if line.startswith("# %%"):
-                if current is not None:
-                    cells.append("\n".join(current))
-                current = [] if 'tags=["parameters"]' in line else None
-            elif current is not None:
-                current.append(line)
-        if current is not None:
-            cells.append("\n".join(current))
-    if len(cells) != 1:
-        raise ValueError(
-            f"{path}: expected exactly one cell tagged 'parameters', found {len(cells)}"
-        )
-    out: dict[str, Any] = {}
-    for node in ast.parse(cells[0]).body:
-        if isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
-            name, value = node.target.id, node.value
-        elif (
-            isinstance(node, ast.Assign)
-            and len(node.targets) == 1
-            and isinstance(node.targets[0], ast.Name)
-        ):
-            name, value = node.targets[0].id, node.value
-        else:
-            raise ValueError(f"{path}: the parameters cell may hold only `name = literal` lines")
-        try:
-            out[name] = ast.literal_eval(value) if value is not None else None
-        except ValueError as err:
-            raise ValueError(f"{path}: parameter {name!r} is not a plain literal") from err
-    return out
-
-
-def check_params(notebook: str | os.PathLike, presets: list[str | os.PathLike]) -> None:
-    """Raise ``ValueError`` naming every preset key the notebook does not declare."""
-    import yaml
-
-    declared = declared_parameters(notebook)
-    for preset in presets:
-        values = yaml.safe_load(Path(preset).read_text()) or {}
-        if not isinstance(values, dict):
-            raise ValueError(f"{preset}: a preset file must be a mapping of parameter: value")
-        unknown = sorted(set(values) - set(declared))
-        if unknown:
-            raise ValueError(
-                f"{preset}: unknown parameter(s) {', '.join(map(repr, unknown))} "
-                f"(not declared in the parameters cell of {notebook}; "
-                f"declared: {', '.join(sorted(declared))})"
-            )
-
-
-def _main(argv: list[str]) -> int:
-    if len(argv) >= 2 and argv[0] == "check-params":
-        try:
-            check_params(argv[1], argv[2:])
-        except ValueError as err:
-            print(f"error: {err}", file=sys.stderr)
-            return 2
-        return 0
-    if argv[:1] == ["versions"]:
-        show_versions()
-        return 0
-    print(__doc__, file=sys.stderr)
-    return 2
-

@@ -1,15 +1,24 @@
-"""House style and saving of figures with their numbers (PNG, PDF, then JSON last)."""
+"""House style and saving of figures with their numbers (PNG, PDF, then JSON last).
+
+Where the files go: under ``make`` (which sets ``$MPLIB_FIGURES``) into the build's staging
+folder, moved to ``figures/<preset>/`` on success; run any other way (Jupyter, ``python``) into
+the scratch folder ``figures/scratch/<preset>/`` (:func:`mplib.repro.output_dir`), so that an
+interactive run never overwrites a built output. Every figure of a preset other than ``full``
+carries a small grey stamp, "preset: quick", in its lower right corner.
+"""
 
 from __future__ import annotations
 
 import io
+import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import matplotlib as mpl
 
-from mplib.repro import atomic_write, atomic_write_json, figures_dir, provenance
+from mplib.repro import atomic_write, atomic_write_json, output_dir, provenance
+from mplib.results import validate_claims
 
 __all__ = ["FIGSIZE", "save_extra_figure", "save_figure", "use_style"]
 
@@ -32,6 +41,8 @@ def save_figure(
     results: Mapping[str, Any],
     params: Mapping[str, Any] | None = None,
     substitute: bool | str = False,
+    paper: str | None = None,
+    figure: str | None = None,
 ) -> dict[str, Path]:
     """Save a figure as PNG and PDF, then its numbers as JSON (written last).
 
@@ -49,23 +60,40 @@ def save_figure(
         The notebook's parameters, stored under ``provenance``.
     substitute : bool or str, default=False
         Whether (or how) data or model are an offline substitute for the paper's.
+    paper : str, optional
+        Short name of the paper the figure reproduces (e.g. ``"Costa et al. 2025 (MP-SAE)"``),
+        for the results page; stored at the top level.
+    figure : str, optional
+        The paper's item (e.g. ``"Fig. 4"``, ``"Table 1"``), for the results page.
+
+    Notes
+    -----
+    ``results["claims"]``, when given, must follow the claim schema of :mod:`mplib.results`
+    (checked here, so a malformed claim fails the build). Figures of a preset other than
+    ``full`` get a "preset: <name>" stamp in their lower right corner.
 
     Returns
     -------
     dict
         Paths of the ``png``, ``pdf`` and ``json`` files.
     """
-    if "provenance" in results or "stem" in results:
-        raise ValueError("results may not use the reserved keys 'stem' and 'provenance'")
+    reserved = {"provenance", "stem", "preset", "paper", "figure"} & set(results)
+    if reserved:
+        raise ValueError(f"results may not use the reserved keys {sorted(reserved)}")
+    if "claims" in results:
+        validate_claims(results["claims"])
     paths = _save_images(fig, stem, preset)
-    paths["json"] = figures_dir(preset) / f"{stem}.json"
+    paths["json"] = output_dir(preset) / f"{stem}.json"
+    meta = {k: v for k, v in (("paper", paper), ("figure", figure)) if v is not None}
     record = {
         "stem": stem,
         "preset": preset,
+        **meta,
         **results,
         "provenance": provenance(params, substitute=substitute),
     }
     atomic_write_json(paths["json"], record)
+    _announce(paths["json"].parent)
     return paths
 
 
@@ -79,11 +107,30 @@ def save_extra_figure(fig: Any, name: str, *, stem: str, preset: str) -> dict[st
     return _save_images(fig, f"{stem}-{name}", preset)
 
 
+#: Text of the stamp on figures of a preset other than ``full``.
+STAMP_FORMAT = "preset: {preset}"
+
+
 def _save_images(fig: Any, base: str, preset: str) -> dict[str, Path]:
-    out = figures_dir(preset)
+    out = output_dir(preset)
     paths = {ext: out / f"{base}.{ext}" for ext in ("png", "pdf")}
-    for ext, path in paths.items():
-        buf = io.BytesIO()
-        fig.savefig(buf, format=ext, metadata=None if ext == "png" else {"CreationDate": None})
-        atomic_write(path, lambda f, b=buf: f.write(b.getvalue()))
+    stamp = None
+    if preset != "full":
+        stamp = fig.text(0.995, 0.005, STAMP_FORMAT.format(preset=preset), ha="right",
+                         va="bottom", fontsize=5, color="0.55", gid="mplib-preset-stamp")
+    try:
+        for ext, path in paths.items():
+            buf = io.BytesIO()
+            fig.savefig(buf, format=ext,
+                        metadata=None if ext == "png" else {"CreationDate": None})
+            atomic_write(path, lambda f, b=buf: f.write(b.getvalue()))
+    finally:
+        if stamp is not None:  # the figure object is left as the caller drew it
+            stamp.remove()
     return paths
+
+
+def _announce(folder: Path) -> None:
+    if not os.environ.get("MPLIB_FIGURES"):
+        print(f"saved to the scratch folder {folder} (run outside make; "
+              "`make figures` writes figures/<preset>/)")

@@ -30,7 +30,8 @@ def gram_heatmap(
     matrix : ndarray of shape (n, m)
     labels : sequence, optional
         Tick labels for rows and columns (e.g. 1-based feature indices); every one is shown
-        when ``n <= 24``, else every fifth.
+        when ``n <= 12``, every fourth up to 24 (1, 5, 9, … : the parents of the toy tree),
+        else every fifth, so that 5-pt labels never overlap in a small panel.
     title : str, optional
     vmin, vmax : float, default=-1, 1
     cmap : str, default="RdBu_r"
@@ -47,7 +48,7 @@ def gram_heatmap(
     im = ax.imshow(matrix, vmin=vmin, vmax=vmax, cmap=cmap, interpolation="nearest")
     n, m = matrix.shape
     if labels is not None:
-        step = 1 if max(n, m) <= 24 else 5
+        step = 1 if max(n, m) <= 12 else 4 if max(n, m) <= 24 else 5
         ax.set_xticks(range(0, m, step), [labels[i] for i in range(0, m, step)], fontsize=5,
                       rotation=90)
         ax.set_yticks(range(0, n, step), [labels[i] for i in range(0, n, step)], fontsize=5)
@@ -260,4 +261,23 @@ def runs_grid(
         axes[lead + i, 0].set_ylabel(row, fontsize=7)
     if title:
         fig.suptitle(title, fontsize=9)
+    _runs_grid_legend(fig, cmax)
     return fig
+
+
+def _runs_grid_legend(fig: Any, cmax: float) -> None:
+    """Two colour bars (cosine; code value) and a line on what the panels' axes are."""
+    from matplotlib.cm import ScalarMappable
+    from matplotlib.colors import Normalize
+
+    fig.subplots_adjust(right=0.9, bottom=0.12)
+    for (y0, label, lim) in ((0.55, "cosine", 1.0), (0.14, "code value", cmax)):
+        cax = fig.add_axes((0.92, y0, 0.012, 0.3))
+        bar = fig.colorbar(ScalarMappable(Normalize(-lim, lim), "RdBu_r"), cax=cax)
+        bar.set_label(label, fontsize=6)
+        bar.ax.tick_params(labelsize=5, length=1.5)
+    fig.text(0.01, 0.01,
+             "$\\hat D\\hat D^T$, $F\\hat D^T$: rows and columns = the features "
+             "(latents matched to them), colour = cosine. codes: rows = reference samples "
+             "(sorted by top-level node), columns = latents matched to the features.",
+             fontsize=5.5, ha="left", va="bottom")

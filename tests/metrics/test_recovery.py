@@ -175,3 +175,14 @@ def test_absorption_errors(toy):
         absorption_score(F, F, parents=np.full(20, -1))
     with pytest.raises(ValueError, match="atoms and features"):
         absorption_score(F[:, :5], F, tree=TREE)
+
+
+def test_absorption_is_a_magnitude_and_the_signed_mean_is_kept(toy):
+    """Table 1's score is the mean |cos(child atom, parent)|: leaning away counts as absorbed."""
+    F = toy.features
+    toward, away = mixtures(F, 0.6, 0.8), mixtures(F, -0.6, 0.8)
+    up, down = absorption_score(toward, F, tree=toy.tree), absorption_score(away, F, tree=toy.tree)
+    assert up.score == pytest.approx(0.6) and down.score == pytest.approx(0.6)
+    assert up.signed_score == pytest.approx(0.6) and down.signed_score == pytest.approx(-0.6)
+    both = absorption_score(np.stack([toward, away]), F, tree=toy.tree)
+    assert both.score == pytest.approx(0.6) and abs(both.signed_score) < 1e-12
