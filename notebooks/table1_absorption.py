@@ -153,7 +153,8 @@ for r in records:
 # ## Table 1 as a figure
 # One panel per SAE: rows σ, columns μ; colour = our absorption score; text = ours (top) and
 # the paper's value (bottom, "p:"). Grey with "n.r." = children not recovered (the paper's
-# "nan"); white "not run" = a cell the paper skips (child magnitudes would often be negative).
+# "nan"); "–" = a cell the paper skips (child magnitudes would often be negative); "not in
+# preset" = a cell this preset does not run.
 
 # %%
 fig, axes = plt.subplots(1, len(saes), figsize=(1.75 * len(saes) + 0.5, 2.6), squeeze=False,
@@ -175,7 +176,9 @@ for ax, sae in zip(axes[0], saes):
     for i, sigma in enumerate(SIGMAS):
         for j, mu in enumerate(MUS):
             if (mu, sigma) not in run_cells:
-                ax.text(j, i, "not run", ha="center", va="center", fontsize=4.5, color="0.6")
+                skipped = paper_value("mp", mu, sigma) is None
+                ax.text(j, i, "–" if skipped else "not in\npreset", ha="center", va="center",
+                        fontsize=4.5, color="0.6")
     im = ax.imshow(np.ma.masked_invalid(table), cmap=cmap, vmin=0, vmax=0.8)
     ax.set_xticks(range(len(MUS)), [f"{m:g}" for m in MUS])
     ax.set_yticks(range(len(SIGMAS)), [SIGMA_NAMES[s] for s in SIGMAS])
@@ -183,7 +186,7 @@ for ax, sae in zip(axes[0], saes):
 axes[0, 0].set_ylabel("child std σ")
 fig.colorbar(im, ax=list(axes[0]), shrink=0.8, label="absorption |cos| (lower is better)")
 fig.text(0.01, 0.01, "top: ours (mean |cos(child atom, parent)|); bottom, p: the paper's; "
-         "n.r. = children not recovered (paper: nan); not run = cell the paper skips",
+         "n.r. = children not recovered (paper: nan); – = cell the paper skips",
          fontsize=5, ha="left", va="bottom")
 plt.show()
 

@@ -1,4 +1,4 @@
-"""Seeds, atomic files, the hashed cache, provenance and preset checking (mplib.repro)."""
+"""Seeds, atomic files, the hashed cache, provenance and folders (mplib.repro)."""
 
 from __future__ import annotations
 
@@ -100,58 +100,23 @@ def test_provenance_and_versions(capsys):
     assert "torch" in capsys.readouterr().out and info["cpu_count"] == os.cpu_count()
 
 
-NOTEBOOK = '''# %% [markdown]
-# # Figure 0 — test
-
-# %% tags=["parameters"]
-preset: str = "quick"  # comment
-n_steps: int = 10
-cosines: list = [0.0, 0.3]
-
-# %%
-x = n_steps * 2
-'''
-
-
-def test_declared_parameters_and_check(tmp_path):
-    nb = tmp_path / "fig00_test.py"
-    nb.write_text(NOTEBOOK)
-    expected = {"preset": "quick", "n_steps": 10, "cosines": [0.0, 0.3]}
-    assert repro.declared_parameters(nb) == expected
-    good = tmp_path / "good.yaml"
-    good.write_text("n_steps: 5\n")
-    repro.check_params(nb, [good])
-    bad = tmp_path / "bad.yaml"
-    bad.write_text("n_steps: 5\nn_stpes: 3\n")
-    with pytest.raises(ValueError, match="'n_stpes'"):
-        repro.check_params(nb, [bad])
-
-
-def test_parameters_cell_must_hold_literals(tmp_path):
-    nb = tmp_path / "fig00_test.py"
-    nb.write_text(NOTEBOOK.replace("n_steps: int = 10", "n_steps: int = 5 * 2"))
-    with pytest.raises(ValueError, match="n_steps"):
-        repro.declared_parameters(nb)
-    nb.write_text(NOTEBOOK.replace('# %% tags=["parameters"]', "# %%"))
-    with pytest.raises(ValueError, match="exactly one cell"):
-        repro.declared_parameters(nb)
-
-
-def test_cli_exit_codes(tmp_path, capsys):
-    nb = tmp_path / "fig00_test.py"
-    nb.write_text(NOTEBOOK)
-    bad = tmp_path / "bad.yaml"
-    bad.write_text("bogus: 1\n")
-    assert repro._main(["check-params", str(nb), str(bad)]) == 2
-    assert "bogus" in capsys.readouterr().err
-    assert repro._main(["check-params", str(nb)]) == 0
-
-
 def test_figures_dir_validates_preset(monkeypatch):
     monkeypatch.delenv("MPLIB_FIGURES", raising=False)
     assert repro.figures_dir("quick").parts[-2:] == ("figures", "quick")
     with pytest.raises(ValueError, match="preset"):
         repro.figures_dir("../etc")
+    with pytest.raises(ValueError, match="preset"):
+        repro.output_dir("a/b")
+
+
+def test_outside_make_outputs_go_to_the_scratch_folder(monkeypatch, tmp_path):
+    """An interactive run never writes into figures/<preset>/ (only make does)."""
+    monkeypatch.delenv("MPLIB_FIGURES", raising=False)
+    out = repro.output_dir("quick")
+    assert out.parts[-3:] == ("figures", "scratch", "quick")
+    assert out != repro.figures_dir("quick")
+    monkeypatch.setenv("MPLIB_FIGURES", str(tmp_path))
+    assert repro.output_dir("quick") == tmp_path.resolve()
 
 
 def test_code_fingerprint_tracks_sources():

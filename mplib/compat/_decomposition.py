@@ -35,7 +35,7 @@ def _omp_codes(X, dictionary, gram, cov, n_nonzero_coefs, name) -> np.ndarray:
     if n_nonzero_coefs is None:
         n_nonzero_coefs = int(min(max(n_features / 10, 1), n_components))
     elif n_nonzero_coefs > n_components:
-        # scikit-learn crashes inside OMP here (issue #33454) while LARS clips.
+        # scikit-learn crashes inside OMP here (scikit-learn/scikit-learn#33454) while LARS clips.
         raise ValueError(
             f"{name} must be at most the number of dictionary atoms (n_components = "
             f"{n_components}) with algorithm 'omp'; got {n_nonzero_coefs}"

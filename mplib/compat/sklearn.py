@@ -20,7 +20,8 @@ Deliberate deviations (each documented where it applies):
 * The early-stop warning is raised once per call, not once per target.
 * Inputs are never modified, whatever ``copy_*`` says; sparse matrices are not accepted.
 * ``sparse_encode``/``SparseCoder`` with OMP: a budget above ``n_components`` raises a
-  ``ValueError`` naming the parameter (scikit-learn crashes inside OMP, issue #33454).
+  ``ValueError`` naming the parameter (scikit-learn crashes inside OMP:
+  scikit-learn/scikit-learn#33454).
 * A negligible correlation is judged relative to each signal's largest initial correlation
   (``α_j² <= eps · max α⁰²``) rather than scikit-learn's absolute ``α_j² < eps``, and a
   dependent atom relative to its squared norm (``ρ² <= eps · G_jj``); identical on

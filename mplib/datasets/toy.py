@@ -1,6 +1,6 @@
 """The synthetic hierarchy of the MP-SAE paper (Costa et al., 2025) and its variants.
 
-Three variants share one code path (spec ``mpsae.md`` § 2):
+Three variants share one code path:
 
 ``"mpsae"``
     The paper's construction (``mpsae/MP-SAE``, ``tree.json``): 11 mutually exclusive
@@ -17,7 +17,7 @@ Three variants share one code path (spec ``mpsae.md`` § 2):
     are jittered by 1 + 0.05·N(0, 1). We return unit directions and put the norm into the codes
     (``X == codes @ features`` still holds), as the alignment metric of the paper does.
 
-Mixing (pseudo-code of spec § 2.7): with ``Q0`` the rows of an orthonormal basis, each member
+Mixing (the authors' notebook): with ``Q0`` the rows of an orthonormal basis, each member
 ``i`` of a group ``G`` of size ``n`` becomes ``(1 - eps) Q0[i] + eps/(n-1) Σ_{j≠i} Q0[j]``, then
 unit-normalised. The within-group cosine is
 ``c(eps, n) = [2(1-eps)eps/(n-1) + (n-2)eps²/(n-1)²] / [(1-eps)² + eps²/(n-1)]``; we invert it
@@ -85,7 +85,7 @@ def matryoshka_tree() -> Tree:
 
 
 def group_cosine(eps: float, n: int) -> float:
-    """Cosine between two members of a mixed group of size ``n`` (closed form, spec § 2.2)."""
+    """Cosine between two members of a mixed group of size ``n`` (closed form)."""
     if n < 2:
         return 0.0
     m = n - 1

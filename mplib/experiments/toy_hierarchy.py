@@ -98,7 +98,7 @@ class ToyRun:
 
 
 def make_toy_sae(sae: str, seeds: Sequence[int], *, mp_threshold: float = 0.05) -> BaseSAE:
-    """Build a batched toy SAE (20 latents, spec ``mpsae.md`` § 3.5) with one run per seed.
+    """Build a batched toy SAE (20 latents, the paper's toy recipe) with one run per seed.
 
     The models derive their own initialisation seeds from ``seeds`` (never the data's
     numbers). Vanilla is the Matryoshka class with one prefix and no latent re-sorting, as in
@@ -349,7 +349,7 @@ def evaluate_toy_run(
     """Score one trained run against its ground truth.
 
     The model is matched to the features by the authors' rule (Hungarian assignment on the
-    activations of ``n_match`` binary samples, spec ``mpsae.md`` § 3.6), then the aligned,
+    activations of ``n_match`` binary samples), then the aligned,
     unit-normalised atoms give the flat/hierarchical MSE and the absorption cosines.
 
     Parameters

@@ -3,7 +3,7 @@
 Every function accepts numpy arrays or torch tensors (any device), with samples and atoms as
 rows (``X ≈ Z @ D``) and optional leading "runs" dimensions (e.g. 200 toy SAEs evaluated at
 once: dictionaries of shape (200, 20, 20)); it returns Python floats, numpy arrays or a named
-result. Definitions follow spec ``mpsae.md`` § 3.6; where the paper's formula is not
+result. Definitions follow the paper; where the paper's formula is not
 recoverable the docstring says "our definition".
 
 ========================== =================================================================

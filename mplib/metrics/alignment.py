@@ -1,4 +1,4 @@
-"""Hungarian alignment of learned latents to a ground-truth dictionary (spec § 3.6).
+"""Hungarian alignment of learned latents to a ground-truth dictionary.
 
 Two ways to score a (latent, feature) pair, then one optimal assignment
 (``scipy.optimize.linear_sum_assignment``) per run:

@@ -73,7 +73,7 @@ def babel(dictionary: Any, *, r_max: int | None = None) -> np.ndarray:
     -----
     J. A. Tropp, "Greed is good: algorithmic results for sparse approximation", IEEE Trans.
     Inf. Theory 50(10), 2004. Rows of ``|DDᵀ|`` are sorted a chunk at a time, so memory stays
-    at a few chunks of rows for large dictionaries (spec § 3.6).
+    at a few chunks of rows for large dictionaries.
 
     Examples
     --------
@@ -116,7 +116,7 @@ def babel_coselected(
 
     For an input ``x`` with support ``S(x) = {j : |z_j| > tol}``,
     ``μ₁^{S}(r) = max_{i ∈ S}`` (sum of the ``r`` largest ``|⟨d_i, d_j⟩|``, ``j ∈ S, j ≠ i``),
-    defined for ``r = 1 … |S| − 1``. Our averaging (spec § 3.6, a choice): entry ``r`` is the
+    defined for ``r = 1 … |S| − 1``. Our averaging: entry ``r`` is the
     mean over the inputs with ``|S(x)| > r``.
 
     Parameters
@@ -215,7 +215,7 @@ def pairwise_cosines(
     max_pairs : int, default=10**6
         When the dictionary has more than ``max_pairs`` pairs, this many pairs are drawn
         uniformly at random (with replacement; the same pairs for every run) instead
-        (our choice, spec § 3.6).
+        (our choice).
     seed : int or numpy.random.Generator, default=0
         Randomness of the pair sample.
 

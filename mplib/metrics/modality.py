@@ -1,6 +1,6 @@
 """Modality selectivity of latents in a joint image–text space (Figs. 9, 19).
 
-Our definition (the paper's formula is not recoverable; spec § 3.6 and § 6 item 23), after
+Our definition (the paper's formula is not recoverable), after
 Papadimitriou et al. (arXiv 2504.11695): the share of a latent's activation energy that comes
 from images, with the text energy divided by the number of captions per image so that a latent
 firing equally on an image and on each of its captions scores 0.5.
@@ -130,7 +130,7 @@ def modality_score(
 def modality_gap(image_embeddings: Any, text_embeddings: Any) -> float | np.ndarray:
     """Distance between the centroids of the two modalities, ``‖mean(img) − mean(txt)‖``.
 
-    Reported next to the modality histogram of a substitute joint space (spec § 4).
+    Reported next to the modality histogram of a substitute joint space.
 
     Parameters
     ----------

@@ -122,10 +122,10 @@ def r2_score(X: Any, X_hat: Any, *, mean: str = "per_dim") -> float | np.ndarray
     X_hat : array_like or Tensor of shape (..., n_samples, n_features)
         Reconstructions; leading dimensions broadcast against those of ``X``.
     mean : {"per_dim", "global"}, default="per_dim"
-        ``x̄``: the per-dimension mean over the samples (the primary definition, spec § 3.6,
+        ``x̄``: the per-dimension mean over the samples (the primary definition,
         ``1 − FVU`` of EleutherAI; equals scikit-learn's
         ``r2_score(X, X_hat, multioutput="variance_weighted")``) or the scalar mean of all
-        entries (``overcomplete.metrics.r2_score``; spec § 6 item 18).
+        entries (``overcomplete.metrics.r2_score``).
 
     Returns
     -------
@@ -183,7 +183,7 @@ def nmse(X: Any, X_hat: Any, *, reduction: str = "mean_ratio") -> float | np.nda
     X_hat : array_like or Tensor of shape (..., n_samples, n_features)
         Reconstructions; leading dimensions broadcast.
     reduction : {"mean_ratio", "ratio_of_sums"}, default="mean_ratio"
-        ``mean_n ‖x̂ − x‖² / ‖x‖²`` (our choice for the paper's ``E‖x̂ − x‖²/‖x‖²``, spec § 3.6)
+        ``mean_n ‖x̂ − x‖² / ‖x‖²`` (our choice for the paper's ``E‖x̂ − x‖²/‖x‖²``)
         or ``Σ‖x̂ − x‖² / Σ‖x‖²``.
 
     Returns

@@ -37,7 +37,7 @@ def l0(codes: Any, *, tol: float = 0.0) -> float | np.ndarray:
 
     Notes
     -----
-    This is the realised L0 (spec § 3.6), not the nominal k: an MP step that re-picks an atom
+    This is the realised L0, not the nominal k: an MP step that re-picks an atom
     adds no new nonzero, so MP's L0 can be below its number of steps.
 
     Examples

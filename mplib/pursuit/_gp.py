@@ -1,6 +1,6 @@
 """Gradient pursuit (GP) and approximate conjugate gradient pursuit (ACGP), batched, NN too.
 
-Blumensath & Davies, "Gradient Pursuits", IEEE TSP 56(6), 2008 (spec §1.3). Per iteration, for
+Blumensath & Davies, "Gradient Pursuits", IEEE TSP 56(6), 2008. Per iteration, for
 every signal still running::
 
     j = argmax |⟨d, r⟩| over atoms not in Γ ; Γ ← Γ ∪ {j}     (chunked, running argmax)

@@ -1,4 +1,4 @@
-"""Non-negative orthogonal matching pursuit: positive selection, exact NNLS refit (spec §1.4).
+"""Non-negative orthogonal matching pursuit: positive selection, exact NNLS refit.
 
 Per iteration, for every signal still running::
 

@@ -2,8 +2,8 @@
 
 The loop never touches d-dimensional vectors: it needs the Gram matrix ``G = D Dᵀ`` and the
 initial correlations ``α⁰ = X Dᵀ`` only. It follows the inverse-Cholesky ("v0") scheme of
-spec §1.2(c): per signal it keeps ``U`` (k × N), the inner products of every atom with the
-orthonormalized selected atoms q₁ … q_k. Adding atom j::
+Batch-OMP (Rubinstein, Zibulevsky & Elad 2008): per signal it keeps ``U`` (k × N), the inner
+products of every atom with the orthonormalized selected atoms q₁ … q_k. Adding atom j::
 
     w   = U[:, j]                        # <q_i, d_j>: the new row of the Cholesky factor L
     ρ²  = G_jj − ‖w‖²                    # stop the signal if ρ² <= eps·G_jj (dependent atom)

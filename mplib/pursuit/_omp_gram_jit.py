@@ -1,6 +1,6 @@
 """Numba kernels of Gram-space OMP on the CPU: one signal start to finish, in its caches.
 
-Same scheme and semantics as the torch kernel of :mod:`mplib.pursuit._omp_gram` (spec §1.2(c),
+Same scheme and semantics as the torch kernel of :mod:`mplib.pursuit._omp_gram` (Batch-OMP,
 inverse Cholesky in Gram space); only the execution differs. A call runs a block of signals
 one after the other with one working set: ``U`` (k × N, the inner products of every atom with
 the orthonormalized selected atoms), ``α`` (N), the small factor ``L``. Per step, for the

@@ -1,6 +1,6 @@
 """Orthogonal matching pursuit in the residual regime: no Gram matrix, for SAE-sized dictionaries.
 
-Per iteration, for every signal still running (spec §1.2 (d))::
+Per iteration, for every signal still running::
 
     c = R Dᵀ                  chunked over atoms, running argmax, selected atoms masked
     a = D[j]                  gathered (B × d)

@@ -64,7 +64,7 @@ def _check_int(value: Any, name: str) -> int | None:
 def choose_regime(
     n_signals: int, n_features: int, n_atoms: int, max_budget: int, by_tol: bool = False
 ) -> str:
-    """Pick the OMP regime: ``"gram"`` or ``"residual"`` (spec §1.2, regime choice).
+    """Pick the OMP regime: ``"gram"`` or ``"residual"``.
 
     Gram costs ``O(d·N²)`` once plus ``O(d·N + S²·N)`` per signal; residual costs
     ``O(S·d·N + S²·d)`` per signal. Gram wins when ``N`` is small enough for ``G`` to fit,

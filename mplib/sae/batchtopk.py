@@ -37,7 +37,7 @@ class BatchTopKSAE(LinearSAE):
     As the toy (``mpsae/MP-SAE`` ``sae.py``): ``pre = x W_enc + b_enc`` (no decoder-bias
     subtraction, no input normalisation), ``W_enc ~ N(0, 1)`` of shape (d_in, n_latents) and
     ``W_dec`` = its unit columns, transposed (the toy stores the encoder transposed, harmless
-    only because d_in = n_latents = 20; spec § 6 item 7). The inference codes are the
+    only because d_in = n_latents = 20). The inference codes are the
     pre-activations above the threshold. ``encode(x, k)`` keeps the ``k`` largest ReLU
     pre-activations of each sample (our definition).
 

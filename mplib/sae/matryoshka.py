@@ -2,7 +2,7 @@
 
 With ``n_prefixes=1, permute_latents=False`` it is the toy's *Vanilla* ReLU SAE.
 
-Per training step (spec § 3.5 "Toy"; the authors' ``MatryoshkaSAE.step``):
+Per training step (the MP-SAE paper's toy recipe; the authors' ``MatryoshkaSAE.step``):
 
 1. Scale the input by ``√d / a`` where ``a`` is a running average (momentum 0.99, starting at
    0) of the mean input norm, updated first.

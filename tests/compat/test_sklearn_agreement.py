@@ -267,7 +267,7 @@ def test_sparse_encode_and_coder_agree_with_sklearn():
     got = ours.sparse_encode(X, D, algorithm="omp", n_nonzero_coefs=5, gram=D @ D.T, cov=D @ X.T)
     np.testing.assert_allclose(got, skd.sparse_encode(X, D, algorithm="omp", n_nonzero_coefs=5),
                                atol=1e-10)  # fmt: skip
-    # alpha is documented as OMP's tolerance but never reaches it (spec §2): same codes.
+    # alpha is documented as OMP's tolerance but never reaches it: same codes.
     a = ours.sparse_encode(X, D, algorithm="omp", alpha=1e-6)
     np.testing.assert_array_equal(a, ours.sparse_encode(X, D, algorithm="omp", alpha=100.0))
     for split in (False, True):
@@ -303,7 +303,7 @@ def test_sparse_coder_estimator_contract():
 
 
 def test_sparse_encode_fused_path_warns_and_matches_unfused(monkeypatch):
-    """Without gram/cov, OMP codes run on the fused compiled path (issue #3); same codes and
+    """Without gram/cov, OMP codes run on the fused compiled path; same codes and
     warnings as the gram/cov path, and as the torch kernel when numba is missing."""
     from mplib.pursuit import _omp_gram_cpu
 

@@ -1,6 +1,6 @@
 """scikit-learn's own tests, run against :mod:`mplib.compat.sklearn` by swapping the import.
 
-The test files are read from the installed scikit-learn (spec §2, "parity suite"): all of
+The test files are read from the installed scikit-learn: all of
 ``sklearn/linear_model/tests/test_omp.py`` and the OMP-related tests of
 ``sklearn/decomposition/tests/test_dict_learning.py``. Each file is executed into its own
 namespace, the names under test are rebound to ours, and the selected test functions are
@@ -22,7 +22,7 @@ ROOT = Path(sklearn.__file__).parent
 OMP_TESTS = ROOT / "linear_model" / "tests" / "test_omp.py"
 DICT_TESTS = ROOT / "decomposition" / "tests" / "test_dict_learning.py"
 
-# spec §2: the dict-learning tests that exercise OMP semantics.
+# The dict-learning tests that exercise OMP semantics.
 DICT_SELECTED = [
     "test_sparse_encode_shapes_omp",
     "test_sparse_encode_input",

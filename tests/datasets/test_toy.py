@@ -1,4 +1,4 @@
-"""The synthetic hierarchy of the MP-SAE paper (issue #2 § 3, spec mpsae.md § 2)."""
+"""The synthetic hierarchy of the MP-SAE paper."""
 
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ from mplib.datasets import (
 TOP = [0, 4, 8, *range(12, 20)]
 KIDS = {0: [1, 2, 3], 4: [5, 6, 7], 8: [9, 10, 11]}
 
-# The authors' notebook tables (index l <-> cosine l/10), spec § 2.2.
+# The authors' notebook tables (index l <-> cosine l/10).
 EPS_CHILD = [0, 0.0895, 0.163, 0.226, 0.282, 0.3335, 0.3825, 0.431, 0.482]
 EPS_PARENT = [0, 0.3, 0.44, 0.529, 0.594, 0.6467, 0.692, 0.733, 0.7739]
 
@@ -89,7 +89,7 @@ def test_exact_cosines_any_value(cos, seed):
 @pytest.mark.parametrize("level", range(9))
 def test_closed_form_agrees_with_the_authors_table(level):
     target = level / 10
-    # their rounded table hits the target within ±0.001 (spec); ours is exact
+    # their rounded table hits the target within ±0.001; ours is exact
     assert group_cosine(EPS_CHILD[level], 3) == pytest.approx(target, abs=1e-3)
     assert group_cosine(EPS_PARENT[level], 11) == pytest.approx(target, abs=1e-3)
     assert mixing_epsilon(target, 3) == pytest.approx(EPS_CHILD[level], abs=2e-3)
@@ -280,7 +280,7 @@ def _stream_codes(spec, n_batches=60, seed=0):
 
 
 def test_stream_table1_magnitudes():
-    """The outcome sampler of ToyStream (issue #5) keeps Table 1's magnitude laws."""
+    """The outcome sampler of ToyStream keeps Table 1's magnitude laws."""
     codes = _stream_codes(ToySpec("table1", 0.0, 0.5, 0.125))
     tree = mpsae_tree()
     active = codes.abs() > 1e-4

@@ -1,4 +1,4 @@
-"""General concept trees and their vectorised sampler (issue #2 § 3, ``make_tree``)."""
+"""General concept trees and their vectorised sampler (``make_tree``)."""
 
 from __future__ import annotations
 
@@ -87,7 +87,7 @@ def test_node_validation():
     ids=["mpsae", "exclusive-top", "independent-top"],
 )
 def test_outcomes_are_the_sampler_law(tree):
-    """Tree.outcomes (the stream's sampler, issue #5) enumerates the law of sample_active."""
+    """Tree.outcomes (the stream's sampler) enumerates the law of sample_active."""
     probs, table = tree.outcomes()
     assert probs.sum() == pytest.approx(1.0, abs=1e-12) and (probs > 0).all()
     marg = np.zeros(tree.n_features + 1)

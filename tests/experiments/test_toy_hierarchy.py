@@ -1,4 +1,4 @@
-"""Toy-SAE sweeps: batched, cached, split over worker processes (issue #5)."""
+"""Toy-SAE sweeps: batched, cached, split over worker processes."""
 
 from __future__ import annotations
 

@@ -8,6 +8,7 @@ import os
 import pytest
 
 from mplib.repro import repo_root
+from mplib.results import validate_record
 
 ROOT = repo_root()
 STEMS = sorted(p.stem for p in (ROOT / "notebooks").glob("*.py"))
@@ -31,3 +32,30 @@ def test_outputs_exist_and_json_is_complete(stem):
     assert prov["versions"]["mplib"]
     assert "substitute" in prov
     assert set(record) - {"stem", "preset", "provenance"}, "the JSON holds no numbers"
+
+
+BUILT = sorted(p for p in (ROOT / "figures").glob("*/*.json")
+               if not p.name.startswith(".") and p.name != "summary.json"
+               and p.parent.name != "scratch")
+
+
+@pytest.mark.parametrize("path", BUILT, ids=lambda p: f"{p.parent.name}/{p.stem}")
+def test_every_built_json_follows_the_claim_schema(path):
+    """Each claim has id, text, paper_value, ours, note and a verdict in VERDICTS."""
+    record = validate_record(json.loads(path.read_text()))
+    assert record["preset"] == path.parent.name
+    assert record["claims"], f"{path.name}: no claims"
+
+
+def test_results_page_lists_every_claim():
+    """`make report` writes RESULTS.md/.html with one row per claim of every JSON present."""
+    from mplib.report import collect
+
+    rows, problems = collect(OUT)
+    assert not problems, problems
+    n = sum(len(json.loads((OUT / f"{s}.json").read_text())["claims"])
+            for s in STEMS if (OUT / f"{s}.json").exists())
+    assert len(rows) == n
+    md = (OUT / "RESULTS.md").read_text()
+    assert all(r.text.replace("|", "\\|") in md for r in rows)
+    assert (OUT / "RESULTS.html").read_text().startswith("<!DOCTYPE html>")

@@ -7,7 +7,8 @@ import re
 import pytest
 import yaml
 
-from mplib.repro import declared_parameters, repo_root
+from mplib.notebook import declared_parameters
+from mplib.repro import repo_root
 
 ROOT = repo_root()
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.py"))
@@ -66,7 +67,7 @@ def test_no_executed_notebooks_tracked():
 
 
 def test_make_refuses_an_unknown_preset_key(tmp_path):
-    """A preset key the notebook does not declare fails the build, naming the key (issue #2)."""
+    """A preset key the notebook does not declare fails the build, naming the key."""
     import shutil
     import subprocess
 
@@ -92,3 +93,11 @@ def test_papermill_reads_every_parameter(nb):
     seen = {p.name for p in PythonTranslator.inspect({"source": cell.strip()})}
     missing = set(declared_parameters(nb)) - seen
     assert not missing, f"papermill cannot parse: {missing}"
+
+
+@pytest.mark.parametrize("nb", NOTEBOOKS, ids=lambda p: p.stem)
+def test_claims_use_the_schema_helper(nb):
+    """Every notebook builds its claims with mplib.results.claim (one schema everywhere)."""
+    text = nb.read_text()
+    assert '"claims"' in text, f"{nb.name}: the JSON must carry a top-level 'claims' list"
+    assert "claim(" in text, f"{nb.name}: build claims with mplib.results.claim(...)"

@@ -1,4 +1,4 @@
-"""Batched active-set NNLS and non-negative OMP (spec §1.4, §6 NNLS checks)."""
+"""Batched active-set NNLS and non-negative OMP."""
 
 from __future__ import annotations
 

@@ -168,7 +168,7 @@ def test_batch_and_chunk_invariance():
 
 
 def test_residual_orthogonal_to_support():
-    """Invariant (spec §6): max |D_Λ r| <= 1e-8 ‖x‖ in fp64."""
+    """Invariant: max |D_Λ r| <= 1e-8 ‖x‖ in fp64."""
     D, X = _problem(11, 64, 200, 100)
     coef = _ours(D, X, 20).coef.numpy()
     R = X - coef @ D

@@ -2,7 +2,7 @@
 
 Also the fused path of :func:`sparse_encode` (``α⁰``, residuals and codes per block) against
 the unfused torch path, one compiled signature per dtype, and the silent fallback to the
-torch kernel when numba is missing (issue #3: OMP >= 2x SPAMS on CPU).
+torch kernel when numba is missing (OMP >= 2x SPAMS on CPU).
 """
 
 from __future__ import annotations
@@ -60,7 +60,7 @@ def test_matches_torch_kernel_and_sklearn(d, n_atoms, S, n_signals, seed):
         warnings.simplefilter("ignore", RuntimeWarning)
         sk = orthogonal_mp_gram(D @ D.T, D @ X.T, n_nonzero_coefs=S).T
     same = (_supports(full.coef) == (sk != 0)).all(1)
-    assert same.mean() >= 0.999  # spec §6
+    assert same.mean() >= 0.999
     np.testing.assert_allclose(full.coef.numpy()[same], sk[same], rtol=1e-9, atol=1e-9)
 
 

@@ -1,4 +1,4 @@
-"""Input validation and conversions shared by every pursuit entry point (issue #3)."""
+"""Input validation and conversions shared by every pursuit entry point."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The baselines' own mechanics against their definitions (spec § 3.5, toy recipe)."""
+"""The baselines' own mechanics against their definitions."""
 
 from __future__ import annotations
 
@@ -222,7 +222,7 @@ def test_matryoshka_batch_statistics_gradients():
 
 @pytest.mark.parametrize("n_prefixes", [1, 5])
 def test_matryoshka_training_loss_and_gradients_equal_the_direct_form(n_prefixes):
-    """The statistics form of the training step (issue #5) against direct reconstructions.
+    """The statistics form of the training step against direct reconstructions.
 
     Loss = mean over prefixes of ||s·x - b - Σ_{j<e} a_j w_j||² (batch mean) + coef × the mean
     prefix L1 of a_j ||w_j||, with the scale s, prefixes and coefficient the step used.

@@ -1,4 +1,4 @@
-"""MP-SAE against oracles: mplib.pursuit MP, the toy's loop, its dense gradients (spec § 3)."""
+"""MP-SAE against oracles: mplib.pursuit MP, the toy's loop, its dense gradients."""
 
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ def _with_dictionary(model: MPSAE, D: np.ndarray) -> MPSAE:
 
 
 def _toy_oracle(x: np.ndarray, W: np.ndarray, threshold: float) -> np.ndarray:
-    """The toy's pursuit (``mpsae/MP-SAE`` ``get_acts``), one signal, written from spec § 3.3.
+    """The toy's pursuit (``mpsae/MP-SAE`` ``get_acts``), one signal, written from the paper's § 3.
 
     ReLU selection, raw correlation as coefficient; after each step the sample stops when its
     support did not change or its residual norm fell below the threshold.

@@ -1,4 +1,4 @@
-"""MP-SAE recovers the ground-truth dictionary at within-level cosine 0 (Fig. 4, issue #4)."""
+"""MP-SAE recovers the ground-truth dictionary at within-level cosine 0 (Fig. 4)."""
 
 from __future__ import annotations
 
