@@ -55,7 +55,7 @@ report: | $(STAMP)  ## write $(OUT)/RESULTS.md and RESULTS.html from the JSONs p
 	@$(PY) -m mplib report $(OUT)
 
 docs: | $(STAMP)  ## static HTML site in docs/_build/html from the outputs of PRESET (never executes a notebook)
-	@$(PY) -m mplib docs --figures $(OUT) --out docs/_build
+	$(PY) docs/build.py --figures $(OUT) --out docs/_build
 
 # Extra data prerequisites of single notebooks (hand-kept).
 -include notebooks/deps.mk
@@ -79,7 +79,7 @@ $(OUT)/%.json: notebooks/%.py $$(wildcard $(PARAMS)/$$*.yaml) $(LIB) | $(STAMP)
 test: $(STAMP)  ## run the unit tests, then every notebook with the smoke preset
 	$(PY) -m pytest -n 2 $(PYTEST_ARGS)
 	OMP_NUM_THREADS=1 $(MAKE) --no-print-directory -j2 figures PRESET=smoke
-	MPLIB_REQUIRE_SMOKE=1 $(PY) -m pytest tests/notebooks/test_outputs.py -q -p no:randomly
+	MPLIB_REQUIRE_SMOKE=1 $(PY) -m pytest tests/notebooks/test_outputs.py tests/docs -q -p no:randomly
 
 lint: $(STAMP)  ## ruff over the package, notebooks, tests and benchmarks
 	$(VENV)/bin/ruff check .
