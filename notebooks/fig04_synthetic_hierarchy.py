@@ -129,7 +129,7 @@ for i, sae in enumerate(saes):
 ax_b.set(xlabel="within-level cosine", ylabel="flat MSE", title="(B) flat MSE")
 ax_c.set(xlabel="within-level cosine", ylabel="hierarchical MSE", title="(C) hierarchical MSE")
 ax_b.legend(fontsize=6, ncols=2)
-ax_c.text(0.02, 0.97, f"line: median over {n_seeds} seeds\nband: inter-quartile range",
+ax_c.text(0.02, 0.97, f"line: median over {n_seeds} seed{'s' * (n_seeds > 1)}\nband: inter-quartile range",
           transform=ax_c.transAxes, ha="left", va="top", fontsize=6)
 plt.show()
 

@@ -69,8 +69,9 @@ plt.show()
 
 # %%
 claims = [
-    claim("expected_l0", "expected L0 = 1 + 0.6 × 0.6 = 1.36 (one top-level node, 0.6 of them "
-          "with a child that fires with probability 0.6)", paper_value=1.36,
+    claim("expected_l0", "expected L0 = 1 + 0.6 × 0.6 = 1.36 (one top-level node fires; with "
+          "probability 0.6 it has children, and then one child fires with probability 0.6)",
+          paper_value=1.36,
           ours=tree.expected_l0(), verdict=abs(tree.expected_l0() - 1.36) < 1e-12,
           note="exact, from the tree's probabilities"),
     claim("realised_l0", "a sample has L0 1.36 on average", paper_value=1.36,
