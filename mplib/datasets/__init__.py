@@ -16,10 +16,32 @@ from mplib.datasets.toy import (
     mixing_epsilon,
     mpsae_tree,
 )
+from mplib.datasets.real import (
+    Document,
+    GloVe,
+    MNISTSplit,
+    load_digits_8x8,
+    load_documents,
+    load_glove,
+    load_images,
+    load_mnist,
+    sample_patches,
+    split_documents,
+)
 from mplib.datasets.tree import Node, Tree, make_tree
 
 __all__ = [
     "VARIANTS",
+    "Document",
+    "GloVe",
+    "MNISTSplit",
+    "load_digits_8x8",
+    "load_documents",
+    "load_glove",
+    "load_images",
+    "load_mnist",
+    "sample_patches",
+    "split_documents",
     "HierarchicalToy",
     "Node",
     "ToySpec",
