@@ -11,6 +11,9 @@
 # (the JSON last), so `make -j2 figures` is safe and an interrupted build leaves no stale target.
 
 SHELL   := /bin/bash
+# Nothing is fetched at run time: an accidental model-hub access fails at once.
+export HF_HUB_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
 PRESET  ?= full
 PARAMS  ?= params/$(PRESET)
 OUT     ?= figures/$(PRESET)
