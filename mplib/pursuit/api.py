@@ -9,6 +9,7 @@ import torch
 
 from mplib.pursuit import _omp_gram_cpu
 from mplib.pursuit._common import PREMATURE, KernelOut, decode_slots, score_floor
+from mplib.pursuit._dask import is_dask_array
 from mplib.pursuit._gp import gradient_pursuit
 from mplib.pursuit._mp import dense_codes, mp_loop
 from mplib.pursuit._nnomp import nn_omp
@@ -173,8 +174,10 @@ def sparse_encode(
 
     Parameters
     ----------
-    X : ndarray or Tensor of shape (n_samples, n_features)
-        Signals, one per row. Integers promote to float64; float32 stays float32.
+    X : ndarray, Tensor or dask array of shape (n_samples, n_features)
+        Signals, one per row. Integers promote to float64; float32 stays float32. A
+        ``dask.array`` is encoded lazily, chunk of rows by chunk, and the result holds dask
+        arrays (``return_path`` and ``return_sparse`` are not available then).
     D : ndarray or Tensor of shape (n_atoms, n_features)
         Dictionary, one atom per row (any norms; zero and duplicate atoms are allowed).
     algorithm : {"omp", "mp", "gp", "acgp"}, default="omp"
@@ -250,6 +253,13 @@ def sparse_encode(
     >>> res.n_iter
     array([1])
     """
+    if is_dask_array(X):  # lazy, blockwise over row chunks (mplib.pursuit._dask)
+        from mplib.pursuit._dask import encode_dask
+
+        return encode_dask(X, D, algorithm=algorithm, n_nonzero_coefs=n_nonzero_coefs, tol=tol,
+                           positive=positive, return_path=return_path, normalize=normalize,
+                           regime=regime, return_sparse=return_sparse, max_iter=max_iter,
+                           chunk_size=chunk_size)
     if not isinstance(algorithm, str) or algorithm not in ALGORITHMS:
         raise ValueError(f"algorithm must be one of {ALGORITHMS}, got {algorithm!r}")
     if not isinstance(regime, str) or regime not in REGIMES:
