@@ -290,3 +290,12 @@ def test_stacked_streams_train_like_their_parts():
     torch.testing.assert_close(model.W[2], alone.W[0], rtol=1e-7, atol=1e-9)
     with pytest.raises(ValueError, match="streams must hold at least one stream"):
         StackedStreams()
+
+
+def test_large_scale_recipe():
+    """Paper App. B.2: AdamW, cosine 1e-6 -> 5e-4 -> 1e-6, wd 1e-5, atoms in the unit ball."""
+    c = TrainConfig.large_scale(1000, progress=False)
+    lrs = [c.lr * f for f in lr_factors(c)]
+    np.testing.assert_allclose([lrs[0], max(lrs), lrs[-1]], [1e-6, 5e-4, 1e-6], rtol=1e-9)
+    assert (c.optimizer, c.weight_decay, c.decoder_norm) == ("adamw", 1e-5, "ball")
+    assert TrainConfig.from_dict(c.to_dict()) == c
