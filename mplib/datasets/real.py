@@ -122,7 +122,7 @@ def load_images(names: tuple[str, ...] = ("camera",)) -> dict[str, np.ndarray]:
 def sample_patches(
     images, *, patch_size: int = 8, n_patches: int, seed: int | np.random.Generator = 0
 ) -> np.ndarray:
-    """Seeded random ``patch_size``² patches, drawn uniformly over images and positions.
+    """Draw seeded random square patches, ``patch_size`` pixels a side, over images and positions.
 
     Returns
     -------
