@@ -1,6 +1,6 @@
 """A cached, sharded store of model activations on text, and a fast shuffled batch reader."""
 
-from mplib.activations.extract import STORE_FORMAT, extract_activations, parse_site
+from mplib.activations.extract import STORE_FORMAT, extract_activations
 from mplib.activations.store import ActivationStore, Standardization, StoreBatches
 
 __all__ = [
@@ -9,5 +9,4 @@ __all__ = [
     "Standardization",
     "StoreBatches",
     "extract_activations",
-    "parse_site",
 ]

@@ -25,65 +25,15 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from mplib.models.lm import forward_to, parse_site
 from mplib.repro import atomic_write, atomic_write_json, cache_dir, cache_key
 
-__all__ = ["STORE_FORMAT", "extract_activations", "parse_site"]
+__all__ = ["STORE_FORMAT", "extract_activations"]
 
 STORE_FORMAT = 1
 """Version of the store layout; part of every key."""
-SITES = ("resid", "mlp", "attn")
 INDEX_DTYPE = np.dtype([("doc", "<i4"), ("window", "<i4"), ("position", "<i4"),
                         ("token_id", "<i4")])
-
-
-class _Stop(Exception):
-    """Raised by the capture hook once the site's output is read (skips the later blocks)."""
-
-
-def parse_site(site: str, n_blocks: int) -> tuple[str, int]:
-    """Split ``"resid.<b>"``, ``"mlp.<b>"`` or ``"attn.<b>"`` and check ``b``.
-
-    ``resid.b`` is the residual stream after block ``b`` (``hidden_states[b]``, ``b`` in
-    ``0 … n_blocks``); ``mlp.b`` / ``attn.b`` the output of that sub-layer of block ``b``
-    (``b`` in ``1 … n_blocks``, i.e. ``layers[b - 1]``).
-    """
-    kind, _, num = str(site).partition(".")
-    if kind not in SITES or not num.isdigit():
-        raise ValueError(f"site must be 'resid.<b>', 'mlp.<b>' or 'attn.<b>', got {site!r}")
-    b = int(num)
-    low = 0 if kind == "resid" else 1
-    if not low <= b <= n_blocks:
-        raise ValueError(f"site: block must be in [{low}, {n_blocks}], got {b} ({site!r})")
-    return kind, b
-
-
-def _capture(lm: Any, kind: str, b: int):
-    """Return ``f(ids, mask) -> (B, T, d)``: the site's output, later blocks not run."""
-    base = lm.model.model  # the HF decoder (LlamaModel): embed_tokens, layers, norm
-
-    if kind == "resid" and b == 0:
-        return lambda ids, mask: base.embed_tokens(ids)
-    layer = base.layers[b - 1]
-    module = {"resid": layer, "mlp": getattr(layer, "mlp", None),
-              "attn": getattr(layer, "self_attn", None)}[kind]
-
-    def run(ids, mask):
-        got = {}
-
-        def hook(_mod, _inp, out):
-            got["x"] = out[0] if isinstance(out, tuple) else out
-            raise _Stop
-
-        handle = module.register_forward_hook(hook)
-        try:
-            base(input_ids=ids, attention_mask=mask, use_cache=False)
-        except _Stop:
-            pass
-        finally:
-            handle.remove()
-        return got["x"]
-
-    return run
 
 
 def _plan(lm, documents, window: int, max_tokens: int | None):
@@ -138,7 +88,7 @@ def extract_activations(
     documents : sequence of Document
         Objects with ``.doc_id``, ``.title``, ``.text``.
     site : str, default="resid.15"
-        See :func:`parse_site`.
+        See :func:`mplib.models.parse_site`.
     window : int, default=256
         Tokens per window (>= 2).
     batch_size : int, default=16
@@ -157,7 +107,7 @@ def extract_activations(
     """
     from mplib.activations.store import ActivationStore, verify_shard
 
-    kind, b = parse_site(site, int(lm.n_blocks))
+    parse_site(lm, site)  # site names and block ranges: see mplib.models.lm
     for name, v, low in (("window", window, 2), ("batch_size", batch_size, 1),
                          ("shard_tokens", shard_tokens, 1)):
         if isinstance(v, bool) or not isinstance(v, int) or v < low:
@@ -200,7 +150,9 @@ def extract_activations(
     man_path = folder / "manifest.json"
     old = json.loads(man_path.read_text()) if man_path.exists() else {"shards": []}
     done = {s["file"]: s for s in old.get("shards", []) if s.get("params") == params}
-    fn = _capture(lm, kind, b)
+    def fn(ids, mask):  # the site's output; later blocks never run
+        return forward_to(lm, ids, mask, block=0, site=site)
+
     pad = getattr(lm.tokenizer, "pad_token_id", None)
     pad = pad if pad is not None else (getattr(lm.tokenizer, "eos_token_id", None) or 0)
     device = next(lm.model.parameters()).device
