@@ -14,16 +14,12 @@ from typing import Any
 import numpy as np
 import torch
 
+from mplib.pursuit._common import PREMATURE
 from mplib.pursuit._omp_gram import omp_gram
+from mplib.pursuit._validation import default_n_nonzero_coefs
 
 __all__ = ["PREMATURE", "InvalidParameterError", "orthogonal_mp", "orthogonal_mp_gram"]
 
-#: scikit-learn's early-termination warning, verbatim (its tests match this text).
-PREMATURE = (
-    "Orthogonal matching pursuit ended prematurely due to linear"
-    " dependence in the dictionary. The requested precision might"
-    " not have been met."
-)
 
 
 class InvalidParameterError(ValueError, TypeError):
@@ -86,11 +82,6 @@ def _tensor(a: np.ndarray) -> torch.Tensor:
     # torch.from_numpy shares memory and warns on read-only arrays; the kernel never writes
     # to its inputs, but a private copy of a read-only array keeps the warning away.
     return torch.from_numpy(np.ascontiguousarray(a) if a.flags.writeable else np.array(a))
-
-
-def default_n_nonzero_coefs(n_atoms: int) -> int:
-    """Our default budget in both functions: ``max(int(0.1 * n_atoms), 1)``."""
-    return max(int(0.1 * n_atoms), 1)
 
 
 def solve_gram(

@@ -20,7 +20,6 @@ may differ in the last bits from a run trained in another batch.
 
 from __future__ import annotations
 
-import contextlib
 import ctypes
 import dataclasses
 import multiprocessing
@@ -34,6 +33,7 @@ import torch
 
 from mplib.datasets import ToySpec, ToyStream, data_generator
 from mplib.metrics import absorption_score, flat_hierarchical_mse, hungarian_alignment
+from mplib.pursuit._common import torch_threads
 from mplib.repro import cache_key, code_fingerprint, derive_seed, runs_dir, torch_generator
 from mplib.sae import (
     MPSAE,
@@ -194,7 +194,7 @@ def train_toy_runs(
                                [runs[i].seed for i in part], [folders[i] for i in part]))
     units.sort(key=_Unit.cost, reverse=True)  # longest first: a greedy balance of the workers
     if n_workers == 1 or len(units) <= 1:
-        with _torch_threads(1):
+        with torch_threads(1):
             for unit in units:
                 _train_unit(unit, cfg)
     elif units:
@@ -260,16 +260,6 @@ def _worker_init() -> None:
         libc.mallopt(-1, 1 << 31)  # M_TRIM_THRESHOLD
     except (OSError, AttributeError):
         pass
-
-
-@contextlib.contextmanager
-def _torch_threads(n: int):
-    before = torch.get_num_threads()
-    torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from typing import NamedTuple
 
 import torch
@@ -14,6 +16,7 @@ __all__ = [
     "dependence_floor",
     "grow",
     "score_floor",
+    "torch_threads",
 ]
 
 #: Slots allocated up front; more are added by doubling. A tol-only run has a budget of N
@@ -45,6 +48,22 @@ class KernelOut(NamedTuple):
     None; a signal that stopped early repeats its final codes."""
     dependent: bool
     """Some signal stopped on a linearly dependent atom (the caller warns once)."""
+
+
+@contextlib.contextmanager
+def torch_threads(n: int) -> Iterator[int]:
+    """Run torch operations of this thread on ``n`` intra-op threads; yields the count before.
+
+    The count is restored on exit (thread-local under OpenMP: a worker thread that sets it
+    leaves the caller's own setting alone, and restoring keeps the default new threads
+    inherit).
+    """
+    before = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield before
+    finally:
+        torch.set_num_threads(before)
 
 
 def score_floor(X: torch.Tensor, D_norms: torch.Tensor, normalize: bool) -> torch.Tensor:

@@ -46,6 +46,7 @@ import torch
 from torch import Tensor
 
 from mplib.pursuit import _omp_gram_cpu
+from mplib.pursuit._common import FIRST_CAPACITY, torch_threads
 
 __all__ = ["BACKENDS", "GramOMPOut", "omp_gram"]
 
@@ -56,8 +57,6 @@ BACKENDS = ("auto", "compiled", "torch")
 #: chunk per worker), on GPU large enough to fill the device.
 _CPU_CHUNK_BYTES = 12 * 2**20
 _GPU_CHUNK_BYTES = 2**30
-#: Initial step capacity of ``U`` when the budget is large (tol runs): grown on demand.
-_FIRST_CAPACITY = 64
 
 
 class GramOMPOut(NamedTuple):
@@ -138,11 +137,7 @@ def omp_gram(
         raise ValueError("tol needs norms_squared (the squared norm of every signal)")
     if backend not in BACKENDS:
         raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
-    compiled = (
-        _omp_gram_cpu.AVAILABLE
-        and G.device.type == "cpu"
-        and G.dtype in (torch.float32, torch.float64)
-    )
+    compiled = _omp_gram_cpu.applies(G)
     if backend == "compiled" and not compiled:
         raise ValueError(
             "backend='compiled' needs numba and a float32/float64 CPU tensor, got "
@@ -159,7 +154,7 @@ def omp_gram(
     max_steps = int(budget.max()) if n_signals else 0
     cpu = dev.type == "cpu"
     workers = max(1, n_workers or torch.get_num_threads()) if cpu else 1
-    cap = min(max_steps, _FIRST_CAPACITY) if tol is not None else max_steps
+    cap = min(max_steps, FIRST_CAPACITY) if tol is not None else max_steps
     per_signal = max(1, cap) * max(1, n_atoms) * G.element_size()
     c = chunk_size or max(1, (_CPU_CHUNK_BYTES if cpu else _GPU_CHUNK_BYTES) // per_signal)
     c = max(1, min(c, -(-n_signals // workers) if n_signals else 1))
@@ -228,22 +223,17 @@ def _run_threads(run, starts, workers: int) -> None:
     The chunks' operations are small (cache-sized), so splitting each of them across threads
     costs more in synchronization than it gains, and collapses when the cores are shared.
     """
-    outer = torch.get_num_threads()
     lock = threading.Lock()
     todo = iter(starts)
 
     def worker() -> None:
-        # Thread-local under OpenMP: the caller's own thread keeps its setting.
-        torch.set_num_threads(1)
-        try:
+        with torch_threads(1):
             while True:
                 with lock:
                     lo = next(todo, None)
                 if lo is None:
                     return
                 run(lo)
-        finally:
-            torch.set_num_threads(outer)  # restore the default that new threads inherit
 
     with ThreadPoolExecutor(max_workers=workers) as pool:
         for f in [pool.submit(worker) for _ in range(workers)]:

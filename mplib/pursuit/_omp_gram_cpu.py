@@ -23,11 +23,17 @@ import numpy as np
 import torch
 
 from mplib.pursuit import _omp_gram_jit as jit
+from mplib.pursuit._common import torch_threads
 
-__all__ = ["AVAILABLE", "Encoded", "dense_codes", "dense_path", "encode", "gram",
+__all__ = ["AVAILABLE", "Encoded", "applies", "dense_codes", "dense_path", "encode", "gram",
            "omp_gram_cpu", "one_intra_op_thread", "sparse_residual"]
 
 AVAILABLE = jit.AVAILABLE
+
+
+def applies(t: torch.Tensor) -> bool:
+    """Whether the compiled CPU kernels apply to tensors like ``t`` (float32/64 on the CPU)."""
+    return AVAILABLE and t.device.type == "cpu" and t.dtype in (torch.float32, torch.float64)
 
 #: Rows per block at most: more rows make the α⁰ products more efficient, fewer keep α⁰ in
 #: cache (measured best between 256 and 1024).
@@ -69,16 +75,12 @@ def _run_blocks(make_task, n_rows: int, n_threads: int, work_per_row: int) -> No
         while (block := grab(1)) is not None:
             task(*block)
         return
-    outer = torch.get_num_threads()
 
     def worker() -> None:
-        torch.set_num_threads(1)  # thread-local under OpenMP
-        try:
+        with torch_threads(1):
             task = make_task()
             while (block := grab(workers)) is not None:
                 task(*block)
-        finally:
-            torch.set_num_threads(outer)  # the default that new threads inherit
 
     with ThreadPoolExecutor(max_workers=workers) as pool:
         for f in [pool.submit(worker) for _ in range(workers)]:
@@ -94,12 +96,8 @@ def one_intra_op_thread():
     parallelism of this module is across blocks on worker threads instead, where a slow
     worker just takes fewer blocks.
     """
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
+    with torch_threads(1) as before:
         yield before
-    finally:
-        torch.set_num_threads(before)
 
 
 def gram(D: torch.Tensor, *, n_threads: int | None = None) -> torch.Tensor:

@@ -42,8 +42,7 @@ class GramResult(NamedTuple):
 
 def compiled(t: torch.Tensor) -> bool:
     """Whether the compiled CPU kernels apply to tensors like ``t``."""
-    return (_omp_gram_cpu.AVAILABLE and t.device.type == "cpu"
-            and t.dtype in (torch.float32, torch.float64))
+    return _omp_gram_cpu.applies(t)
 
 
 def _gram(prep: Prepared, normalize: bool, n_threads: int | None = None):
