@@ -260,14 +260,6 @@ def sparse_encode(
                            positive=positive, return_path=return_path, normalize=normalize,
                            regime=regime, return_sparse=return_sparse, max_iter=max_iter,
                            chunk_size=chunk_size)
-    if type(X).__module__.startswith("dask"):  # blockwise, one task per chunk of rows
-        from mplib.pursuit._dask import encode_dask
-
-        return encode_dask(
-            X, D, algorithm=algorithm, n_nonzero_coefs=n_nonzero_coefs, tol=tol,
-            positive=positive, return_path=return_path, normalize=normalize, regime=regime,
-            return_sparse=return_sparse, max_iter=max_iter, chunk_size=chunk_size,
-        )
     if not isinstance(algorithm, str) or algorithm not in ALGORITHMS:
         raise ValueError(f"algorithm must be one of {ALGORITHMS}, got {algorithm!r}")
     if not isinstance(regime, str) or regime not in REGIMES:
