@@ -4,18 +4,6 @@ The generators return the ground truth (directions, codes, the concept tree) wit
 so every model can be scored against it.
 """
 
-from mplib.datasets.toy import (
-    VARIANTS,
-    HierarchicalToy,
-    ToySpec,
-    ToyStream,
-    data_generator,
-    group_cosine,
-    hierarchical_toy,
-    matryoshka_tree,
-    mixing_epsilon,
-    mpsae_tree,
-)
 from mplib.datasets.real import (
     Document,
     GloVe,
@@ -27,6 +15,18 @@ from mplib.datasets.real import (
     load_mnist,
     sample_patches,
     split_documents,
+)
+from mplib.datasets.toy import (
+    VARIANTS,
+    HierarchicalToy,
+    ToySpec,
+    ToyStream,
+    data_generator,
+    group_cosine,
+    hierarchical_toy,
+    matryoshka_tree,
+    mixing_epsilon,
+    mpsae_tree,
 )
 from mplib.datasets.tree import Node, Tree, make_tree
 
