@@ -438,6 +438,7 @@ def pursuit_trace(x: Any, D: Any, *, algorithm: str = "mp", n_steps: int = 3) ->
         Dictionary, one atom per row.
     algorithm : {"mp", "omp", "gp", "acgp"}, default="mp"
     n_steps : int, default=3
+        Steps (MP may take more than ``n_atoms``; the others at most ``n_atoms``).
 
     Returns
     -------
@@ -447,8 +448,17 @@ def pursuit_trace(x: Any, D: Any, *, algorithm: str = "mp", n_steps: int = 3) ->
 
     x = np.asarray(x, dtype=float).reshape(1, -1)
     D = np.asarray(D, dtype=float)
-    path = sparse_encode(x, D, algorithm=algorithm, n_nonzero_coefs=n_steps,
-                         return_path=True).path[:, 0]  # fmt: skip
+    if algorithm == "mp":
+        # MP is memoryless (each step sees only the residual), so one step at a time is MP
+        # itself and may run for more steps than there are atoms (sparse_encode caps it at N)
+        path, code = [], np.zeros((1, len(D)))
+        for _ in range(n_steps):
+            code = code + sparse_encode(x - code @ D, D, algorithm="mp", n_nonzero_coefs=1).codes
+            path.append(code[0])
+        path = np.asarray(path).reshape(n_steps, len(D))
+    else:
+        path = sparse_encode(x, D, algorithm=algorithm, n_nonzero_coefs=n_steps,
+                             return_path=True).path[:, 0]  # fmt: skip
     residuals = np.vstack([x, x - path @ D])
     previous = np.vstack([np.zeros((1, len(D))), path[:-1]])
     added = (path != 0) & (previous == 0)

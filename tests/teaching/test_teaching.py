@@ -110,3 +110,13 @@ def test_explore_calls_once_outside_jupyter():
     assert out == 3 and calls == [(3, "mp")]
     with pytest.raises(ValueError, match="value"):
         teaching.Slider(9, 1, 8)
+
+
+def test_mp_trace_runs_past_n_atoms(rng):
+    D = rng.standard_normal((3, 2))
+    D /= np.linalg.norm(D, axis=1, keepdims=True)
+    x = rng.standard_normal(2)
+    tr = teaching.pursuit_trace(x, D, algorithm="mp", n_steps=7)
+    ref = matching_pursuit(x, D, 7)
+    np.testing.assert_allclose(tr.codes[-1], ref.codes, atol=1e-10)
+    assert len(set(tr.selected.tolist())) <= 3 < 7
