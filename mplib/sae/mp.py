@@ -18,7 +18,7 @@ from typing import Any
 
 import torch
 
-from mplib.pursuit import dense_codes, mp_loop
+from mplib.pursuit import _mp, _mp_jit, dense_codes, mp_loop
 from mplib.sae._common import check_choice, check_float, check_int, check_positive
 from mplib.sae.base import BaseSAE, SAEOutput
 
@@ -26,6 +26,28 @@ __all__ = ["MPSAE"]
 
 SELECTIONS = ("positive", "signed", "abs")
 COEFFICIENTS = ("correlation", "projection")
+
+GRAM_MAX_ENTRIES = 2**28
+"""Largest Gram stack (runs × N × N entries: 1 GiB in fp32) the encoder builds for a large
+dictionary on the CPU (see :func:`_large_gram`)."""
+
+
+def _large_gram(x: torch.Tensor, n_atoms: int, n_steps: int) -> bool:
+    """Whether to run a dictionary larger than ``mp_loop``'s Gram limit in its Gram regime.
+
+    ``mp_loop`` keeps dictionaries of more than :data:`mplib.pursuit._mp.GRAM_MAX_ATOMS` atoms
+    in the residual regime, which pays ``S·B·N·d`` multiply-adds for ``S`` steps of ``B``
+    signals. The compiled CPU Gram regime pays ``N²·d`` (the Gram matrix) plus ``B·N·d`` (the
+    first correlations), then ``O(B·N)`` per step, and its analytic backward pass is
+    ``O(S·B·d)``; it wins whenever ``N + B < S·B / 2`` (measured at d = 576, N = 2,304,
+    B = 1,024, S = 32: ~10x faster forward and backward). Same steps, same rules: codes and
+    gradients agree with the residual regime to rounding (``mp_loop``'s tests).
+    """
+    n_runs = x.shape[0]
+    n_signals = x.shape[-2]
+    return (n_atoms > _mp.GRAM_MAX_ATOMS and _mp.GRAM_BACKEND != "torch"
+            and _mp_jit.supports(x) and n_runs * n_atoms * n_atoms <= GRAM_MAX_ENTRIES
+            and 2 * (n_atoms + n_signals) < n_steps * n_signals)
 
 
 class MPSAE(BaseSAE):
@@ -156,8 +178,17 @@ class MPSAE(BaseSAE):
             support = h["stop_on_unchanged_support"]
         if self.b_pre is not None:
             x = x - self.b_pre[:, None, :]
-        return mp_loop(x, D, n_steps=budget, tol=tol, selection=h["selection"],
-                       coefficient=h["coefficient"], stop_on_unchanged_support=support)
+        rules = dict(selection=h["selection"], coefficient=h["coefficient"])
+        max_budget = budget if isinstance(budget, int) else int(budget.max())
+        if _large_gram(x, self.n_latents, max_budget):
+            # mp_loop's own Gram regime, past its size limit (see _large_gram); the same
+            # arguments mp_loop would pass
+            steps = torch.as_tensor(budget, device=x.device).expand(*x.shape[:-1])
+            return _mp._gram_mp(x, D, steps, tol, 0.0, None,
+                                dict(rules, normalize=False, allow_reselect=True,
+                                     support=support))
+        return mp_loop(x, D, n_steps=budget, tol=tol, stop_on_unchanged_support=support,
+                       **rules)
 
     def _atoms(self) -> torch.Tensor:
         p = self.hyper["atom_dropout"]
