@@ -4,6 +4,12 @@ The generators return the ground truth (directions, codes, the concept tree) wit
 so every model can be scored against it.
 """
 
+from mplib.datasets.dark_matter import (
+    DarkMatterConfig,
+    DarkMatterParts,
+    DarkMatterSample,
+    make_dark_matter,
+)
 from mplib.datasets.real import (
     Document,
     GloVe,
@@ -32,6 +38,10 @@ from mplib.datasets.tree import Node, Tree, make_tree
 
 __all__ = [
     "VARIANTS",
+    "DarkMatterConfig",
+    "DarkMatterParts",
+    "DarkMatterSample",
+    "make_dark_matter",
     "Document",
     "GloVe",
     "MNISTSplit",

@@ -17,10 +17,26 @@ recovery (toy hierarchy)   :func:`flat_hierarchical_mse`, :func:`absorption_scor
 geometry                   :func:`babel`, :func:`babel_coselected`,
                            :func:`coherence_histogram`, :func:`pairwise_cosines`
 modality                   :func:`modality_score`, :func:`modality_gap`
+dark matter                :func:`r2_per_dim`, :func:`r2_pooled`, :func:`normalized_mse`,
+                           :func:`fit_error_map`, :func:`decompose_error`,
+                           :func:`per_token_scaling`, :func:`fit_power_law`
 ========================== =================================================================
 """
 
 from mplib.metrics.alignment import AlignmentResult, align_dictionary, hungarian_alignment
+from mplib.metrics.dark_matter import (
+    ErrorMapFit,
+    ErrorParts,
+    PerTokenScaling,
+    PowerLaw,
+    decompose_error,
+    fit_error_map,
+    fit_power_law,
+    normalized_mse,
+    per_token_scaling,
+    r2_per_dim,
+    r2_pooled,
+)
 from mplib.metrics.geometry import (
     CoherenceHistogram,
     CoselectedBabel,
@@ -52,9 +68,13 @@ __all__ = [
     "AlignmentResult",
     "CoherenceHistogram",
     "CoselectedBabel",
+    "ErrorMapFit",
+    "ErrorParts",
     "FlatHierarchicalMSE",
     "ModalityScores",
     "PairMasks",
+    "PerTokenScaling",
+    "PowerLaw",
     "ReconstructionMetrics",
     "absorption_score",
     "align_dictionary",
@@ -63,7 +83,10 @@ __all__ = [
     "coherence_histogram",
     "dead_fraction",
     "dead_latents",
+    "decompose_error",
     "effective_rank",
+    "fit_error_map",
+    "fit_power_law",
     "flat_hierarchical_mse",
     "fvu",
     "hierarchy_pair_masks",
@@ -72,7 +95,11 @@ __all__ = [
     "modality_gap",
     "modality_score",
     "nmse",
+    "normalized_mse",
     "pairwise_cosines",
+    "per_token_scaling",
+    "r2_per_dim",
+    "r2_pooled",
     "r2_score",
     "reconstruction_metrics",
 ]
