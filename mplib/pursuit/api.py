@@ -185,7 +185,10 @@ def sparse_encode(
     n_nonzero_coefs : int or array of shape (n_samples,), default=None
         Atoms per signal (MP: steps). None means ``max(int(0.1 * n_atoms), 1)``, or, when
         ``tol`` is given, no budget besides ``n_atoms`` (``tol`` decides, scikit-learn's
-        meaning). Must lie in ``[1, n_atoms]``.
+        meaning). Must lie in ``[1, n_atoms]``; for OMP, GP and ACGP also at most
+        ``n_features`` (``ValueError`` otherwise, as scikit-learn's ``orthogonal_mp``: their
+        selected atoms stay linearly independent). MP may take more steps than
+        ``n_features``, since it revisits atoms. The default is capped at ``n_features``.
     tol : float or array of shape (n_samples,), default=None
         Stop a signal once its squared residual norm is at most ``tol`` (checked before each
         step, so a signal already within ``tol`` gets no atom). Combines with
@@ -280,6 +283,13 @@ def sparse_encode(
     with _omp_gram_cpu.one_intra_op_thread():  # a few passes over X and D: no thread sync
         prep = prepare(X, D, n_nonzero_coefs=n_nonzero_coefs, tol=tol)
     n_samples, n_atoms = prep.X.shape[0], prep.D.shape[0]
+    if (algorithm != "mp" and n_nonzero_coefs is not None and n_samples
+            and int(prep.budget.max()) > prep.X.shape[1]):
+        raise ValueError(
+            f"n_nonzero_coefs must be <= n_features ({prep.X.shape[1]}) for "
+            f"algorithm={algorithm!r}: an orthogonal pursuit's atoms stay linearly independent, "
+            f"so it cannot select more than n_features; got {int(prep.budget.max())}"
+        )
     with torch.no_grad():
         if n_samples == 0:
             empty = prep.X.new_zeros(0, n_atoms)

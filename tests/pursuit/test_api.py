@@ -132,7 +132,8 @@ def test_degenerate_dictionaries_stay_finite(alg, positive):
     X[2] = D[0] + D[12]  # a duplicate pair
     with warnings.catch_warnings(record=True) as rec:
         warnings.simplefilter("always")
-        res = sparse_encode(X, D, algorithm=alg, n_nonzero_coefs=10, positive=positive)
+        res = sparse_encode(X, D, algorithm=alg, n_nonzero_coefs=10 if alg == "mp" else 6,
+                            positive=positive)
     assert len(rec) <= 1 and all(issubclass(w.category, RuntimeWarning) for w in rec)
     assert np.isfinite(res.codes).all() and np.isfinite(res.residual).all()
     assert (res.codes[0] == 0).all() and res.n_iter[0] == 0  # zero signal
@@ -190,3 +191,25 @@ def test_non_negative_float32(XD, alg):
     agree = ((r32.codes != 0) == (r64.codes != 0)).all(1)
     assert agree.mean() >= 0.9
     np.testing.assert_allclose(r32.codes[agree], r64.codes[agree], atol=1e-4)
+
+
+@pytest.mark.parametrize("alg", ["omp", "gp", "acgp"])
+def test_orthogonal_budget_above_n_features_raises(XD, alg):
+    X, D = XD  # 16 features, 50 atoms
+    with pytest.raises(ValueError, match=r"n_nonzero_coefs must be <= n_features \(16\)"):
+        sparse_encode(X, D, algorithm=alg, n_nonzero_coefs=17)
+    per_sample = np.full(len(X), 16)
+    per_sample[3] = 20
+    with pytest.raises(ValueError, match="n_features"):
+        sparse_encode(X, D, algorithm=alg, n_nonzero_coefs=per_sample)
+    assert sparse_encode(X, D, algorithm=alg, n_nonzero_coefs=16).n_iter.max() <= 16
+
+
+def test_mp_may_take_more_steps_than_n_features(XD):
+    X, D = XD
+    res = sparse_encode(X, D, algorithm="mp", n_nonzero_coefs=40)
+    assert res.n_iter.max() == 40  # MP revisits atoms: more steps than the 16 dimensions
+    np.testing.assert_allclose(res.residual, X - res.codes @ D, atol=1e-12)
+    # the default budget (0.1 * n_atoms) is capped, never an error, even for wide dictionaries
+    wide = unit_dictionary(2, 400, 16)
+    assert sparse_encode(X, wide).n_iter.max() <= 16
