@@ -80,6 +80,12 @@ def extract_activations(
     site reads its output and stops the pass, so later blocks never run. Shards group
     ``max(1, shard_tokens // window)`` consecutive windows.
 
+    Under ``torch.distributed`` (initialised, e.g. by ``torchrun``), every rank calls this with
+    the same arguments: shard ``i`` is computed by rank ``i % world_size``, each rank records
+    its shards in its own ``manifest-rank<r>.json``, and after a barrier rank 0 writes the one
+    manifest and ``.done``. The store (key, shards, manifest) is byte for byte the one a single
+    process writes, and a killed run of any world size resumes from the finished shards.
+
     Parameters
     ----------
     lm : LM wrapper
@@ -130,7 +136,7 @@ def extract_activations(
         try:
             return ActivationStore(folder)
         except ValueError:
-            (folder / ".done").unlink()  # a corrupted shard: recompute what is bad
+            (folder / ".done").unlink(missing_ok=True)  # a corrupted shard: recompute what is bad
 
     windows = _plan(lm, documents, window, max_tokens)
     if not windows:
@@ -147,9 +153,10 @@ def extract_activations(
                                              "titles": [str(d.title) for d in documents]})
     per_shard = max(1, shard_tokens // window)
     groups = [windows[i:i + per_shard] for i in range(0, len(windows), per_shard)]
+    rank, world = _rank_world()
     man_path = folder / "manifest.json"
-    old = json.loads(man_path.read_text()) if man_path.exists() else {"shards": []}
-    done = {s["file"]: s for s in old.get("shards", []) if s.get("params") == params}
+    own_path = man_path if world == 1 else folder / f"manifest-rank{rank}.json"
+    done = _finished_entries(folder, params)
     def fn(ids, mask):  # the site's output; later blocks never run
         return forward_to(lm, ids, mask, block=0, site=site)
 
@@ -157,10 +164,15 @@ def extract_activations(
     pad = pad if pad is not None else (getattr(lm.tokenizer, "eos_token_id", None) or 0)
     device = next(lm.model.parameters()).device
     shards, start, d_model = [], 0, None
-    bar = tqdm(total=len(index), disable=not progress, desc=f"activations {site}", unit="tok")
+    bar = tqdm(total=len(index), disable=not progress or rank != 0,
+               desc=f"activations {site}", unit="tok")
     for i, group in enumerate(groups):
         n_tok = sum(len(w[2]) for w in group)
         name = f"shard-{i:05d}.npy"
+        if i % world != rank:  # another rank's shard
+            start += n_tok
+            bar.update(n_tok)
+            continue
         entry = done.get(name)
         if entry is not None and entry["start"] == start and verify_shard(folder, entry):
             shards.append(entry)
@@ -174,14 +186,51 @@ def extract_activations(
             atomic_write(folder / name, lambda f, blob=blob: f.write(blob))
             shards.append(dict(file=name, start=start, stop=start + n_tok, d=d_model,
                                nbytes=len(blob), sha256=_sha(blob), params=params))
-            atomic_write_json(man_path, {"params": params, "shards": shards})
+            atomic_write_json(own_path, {"params": params, "shards": shards})
         start += n_tok
         bar.update(n_tok)
     bar.close()
-    atomic_write_json(man_path, {"params": params, "shards": shards, "n_tokens": len(index),
-                                 "d": d_model, "key": key})
-    atomic_write(folder / ".done", lambda f: f.write(b"ok\n"))
+    if world > 1:
+        import torch.distributed as dist
+
+        dist.barrier()  # every rank's shards are written
+        if rank == 0:
+            found = _finished_entries(folder, params)
+            shards = [found[f"shard-{i:05d}.npy"] for i in range(len(groups))]
+            d_model = shards[0]["d"]
+    if rank == 0:
+        atomic_write_json(man_path, {"params": params, "shards": shards,
+                                     "n_tokens": len(index), "d": d_model, "key": key})
+        for extra in folder.glob("manifest-rank*.json"):
+            extra.unlink()
+        atomic_write(folder / ".done", lambda f: f.write(b"ok\n"))
+    if world > 1:
+        dist.barrier()  # .done is written before any rank reads the store
     return ActivationStore(folder)
+
+
+def _rank_world() -> tuple[int, int]:
+    """Return this rank and the world size under ``torch.distributed`` (0, 1 without it)."""
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
+
+
+def _finished_entries(folder: Path, params: dict) -> dict[str, dict]:
+    """Return the shard entries recorded by earlier (maybe killed) runs of any world size."""
+    done: dict[str, dict] = {}
+    paths = [folder / "manifest.json", *sorted(folder.glob("manifest-rank*.json"))]
+    for path in paths:  # rank manifests are newer than a finished one: they win
+        if not path.exists():
+            continue
+        try:
+            entries = json.loads(path.read_text()).get("shards", [])
+        except (OSError, json.JSONDecodeError):  # a rank manifest being replaced: skip it
+            continue
+        done.update({e["file"]: e for e in entries if e.get("params") == params})
+    return done
 
 
 def _run_group(fn, group, batch_size: int, pad: int, device) -> np.ndarray:

@@ -8,31 +8,15 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 import torch
-from transformers import LlamaConfig, LlamaForCausalLM
 
 from mplib.activations import ActivationStore, extract_activations
 
-
-class CharTok:
-    pad_token_id = 0
-
-    def __call__(self, texts, add_special_tokens=False):
-        return {"input_ids": [[1 + ord(c) % 60 for c in t] for t in texts]}
+from .store_child import docs, tiny_lm
 
 
 @pytest.fixture(scope="module")
 def lm():
-    torch.manual_seed(0)
-    cfg = LlamaConfig(vocab_size=64, hidden_size=32, intermediate_size=64, num_hidden_layers=3,
-                      num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=64)
-    model = LlamaForCausalLM(cfg).eval()
-    return SimpleNamespace(model=model, tokenizer=CharTok(), n_blocks=3, d_model=32,
-                           name="tiny", identity="tiny-llama-seed0")
-
-
-def docs(n=6, extra=""):
-    return [SimpleNamespace(doc_id=str(i), title=f"t{i}", text=f"document {i} " * (5 + i) + extra)
-            for i in range(n)]
+    return tiny_lm()
 
 
 def test_matches_hidden_states_and_index(lm, tmp_path):
