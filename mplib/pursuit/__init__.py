@@ -6,6 +6,7 @@ the papers; :func:`mp_loop` is the differentiable matching-pursuit kernel that t
 """
 
 from mplib.pursuit._mp import MPTrace, dense_codes, mp_loop
+from mplib.pursuit._sae_gp import SAEPursuitResult, sae_gradient_pursuit
 from mplib.pursuit.api import PursuitResult, decode_sparse, sparse_encode
 from mplib.pursuit.coder import PursuitCoder
 from mplib.pursuit.nnls import NNLSResult, nnls
@@ -15,9 +16,11 @@ __all__ = [
     "NNLSResult",
     "PursuitCoder",
     "PursuitResult",
+    "SAEPursuitResult",
     "decode_sparse",
     "dense_codes",
     "mp_loop",
     "nnls",
+    "sae_gradient_pursuit",
     "sparse_encode",
 ]
