@@ -53,7 +53,7 @@ PRESET_FILES = sorted((ROOT / "params").glob("*/*.yaml"))
 def test_preset_files_name_a_notebook_and_declared_keys(path):
     nb = ROOT / "notebooks" / f"{path.stem}.py"
     assert nb.exists(), f"{path} has no notebook"
-    assert path.parent.name in {"smoke", "quick", "full"}
+    assert path.parent.name in {"smoke", "quick", "full", "paper"}
     declared = declared_parameters(nb)
     values = yaml.safe_load(path.read_text()) or {}
     unknown = set(values) - set(declared)
