@@ -211,8 +211,10 @@ def split_rows(store, split: str) -> np.ndarray:
     preset's 2,048 tokens are one document) is split by 256-token window instead: windows
     permuted with seed 0, the first 70 % of them "train" (our fallback).
     """
+    if split == "all":  # smoke-preset plumbing only: analysis tokens include SAE training ones
+        return np.arange(store.n_tokens)
     if split not in DM_SPLITS:
-        raise ValueError(f"split must be one of {list(DM_SPLITS)}, got {split!r}")
+        raise ValueError(f"split must be one of {list(DM_SPLITS)} or 'all', got {split!r}")
     if all(len(store.split_ids(s)) for s in DM_SPLITS):
         return store.split_ids(split)
     idx = store.index
@@ -390,7 +392,8 @@ def lm_analysis_arrays(
         Store size.
     site : str, default="resid.15"
     split : str, default="eval"
-        The analysis split (the SAE-training split is ``"train"``).
+        The analysis split (the SAE-training split is ``"train"``; ``"all"`` takes both, for
+        stores too small for a d x d regression on the analysis split alone: smoke only).
     max_tokens : int, optional
         Keep a seeded random subset of this many tokens (sorted by store row).
     seed : int, default=0
@@ -544,3 +547,190 @@ def _extract_sites(store, sites, loss: bool, lm) -> dict[str, np.ndarray]:
     if loss:
         out["loss"] = losses
     return out
+
+
+# ------------------------------------------------------------------------------ analyses
+def _nonlinear_fvu(X: np.ndarray, X_hat: np.ndarray, *, seed: int) -> dict[str, float]:
+    """FVU of ``X_hat`` and of ``X_hat + X a`` (``a`` fitted on a seeded half, no intercept).
+
+    ``held_out``: scored on the other half (primary); ``as_coded``: on all tokens (the
+    paper's practice, about half of them in-sample).
+    """
+    from mplib.metrics import fit_error_map, fvu
+
+    fit = fit_error_map(X, X - X_hat, n_fit=0.5, n_eval=None, seed=seed)
+    lin = X @ fit.coef
+    ev = fit.eval_index
+    return {"fvu": float(fvu(X[ev], X_hat[ev])),
+            "nonlinear_fvu": float(fvu(X[ev], X_hat[ev] + lin[ev])),
+            "nonlinear_fvu_as_coded": float(fvu(X, X_hat + lin)),
+            "error_r2": float(fit.r2)}
+
+
+def pursuit_analysis(entry: LMSAE, X: np.ndarray, X_hat: np.ndarray, l0: np.ndarray, *,
+                     seed: int = 0, batch_size: int = 1024) -> dict[str, Any]:
+    """Fig. 10a: the SAE's own decoder with gradient pursuit at the SAE's per-token L0.
+
+    Pursuit runs in the SAE's scale (``x * scale``, bias removed and added back by
+    :func:`mplib.pursuit.sae_gradient_pursuit`) with each token's budget equal to its SAE L0;
+    the reconstruction is mapped back to the raw scale. Returns the FVU and nonlinear FVU of
+    the SAE and of the pursuit (each with its own re-fitted linear map), and the L0s.
+    """
+    from mplib.pursuit import sae_gradient_pursuit
+
+    W = entry.sae.dictionary.detach().double().numpy()
+    b = entry.sae.b_dec.detach().double().numpy().reshape(-1)
+    res = sae_gradient_pursuit(X * entry.scale, W, np.asarray(l0, np.int64), b_dec=b,
+                               batch_size=batch_size)
+    gp_hat = res.reconstruction / entry.scale
+    return {"sae": _nonlinear_fvu(X, X_hat, seed=seed),
+            "pursuit": _nonlinear_fvu(X, gp_hat, seed=seed),
+            "l0_sae": float(np.mean(l0)), "l0_pursuit": float(np.mean(res.n_nonzero)),
+            "budget_respected": bool((res.n_nonzero <= l0).all())}
+
+
+def earlier_sites_r2(X: np.ndarray, X_hat: np.ndarray,
+                     predictors: dict[str, np.ndarray], *, seed: int = 0) -> dict[str, Any]:
+    """Fig. 10b: predict the SAE error, its linear and nonlinear parts from reconstructions.
+
+    The error map ``a`` (``x -> e``) is fitted on a seeded half and applied to all tokens;
+    each predictor (an SAE reconstruction at some site, raw scale) then regresses each
+    target by OLS without intercept, fitted on a seeded half, held-out :func:`r2_per_dim`.
+    """
+    from mplib.metrics import decompose_error, fit_error_map
+
+    fit = fit_error_map(X, X - X_hat, n_fit=0.5, n_eval=None, seed=seed)
+    parts = decompose_error(X, X_hat, fit)
+    targets = {"error": parts.error, "linear": parts.linear, "nonlinear": parts.nonlinear}
+    out: dict[str, Any] = {}
+    for name, P in predictors.items():
+        out[name] = {t: float(fit_error_map(P, Y, n_fit=0.5, n_eval=None, seed=seed).r2)
+                     for t, Y in targets.items()}
+    return out
+
+
+def norm_baselines(X: np.ndarray, X_hat: np.ndarray, *, loss: np.ndarray, l0: np.ndarray,
+                   token_ids: np.ndarray, seed: int = 0) -> dict[str, float]:
+    """Fig. 13: R² of predicting ``‖e‖²`` from x and from simple baselines.
+
+    Each regression has an intercept (as the paper's Fig. 13 script), fitted on a seeded half
+    and scored on the other: ``x``; ``‖x‖``; the model's per-token loss; the SAE's L0. The
+    token-type baseline predicts each token's mean ``‖e‖²`` over tokens of the same id:
+    ``token_mean_in_sample`` computes and scores it on all tokens (the paper's practice),
+    ``token_mean_held_out`` computes the means on the fit half (global mean for ids unseen
+    there) and scores on the other.
+    """
+    from mplib.metrics import fit_error_map, r2_per_dim
+
+    y = ((X - X_hat) ** 2).sum(1)
+    preds = {"x": X, "norm_x": np.linalg.norm(X, axis=1, keepdims=True),
+             "loss": np.asarray(loss, np.float64)[:, None],
+             "l0": np.asarray(l0, np.float64)[:, None]}
+    out = {k: float(fit_error_map(P, y, n_fit=0.5, n_eval=None, intercept=True,
+                                  seed=seed).r2) for k, P in preds.items()}
+    ids = np.asarray(token_ids)
+    uniq, inv = np.unique(ids, return_inverse=True)
+    means = np.bincount(inv, weights=y) / np.bincount(inv)
+    out["token_mean_in_sample"] = float(r2_per_dim(y, means[inv]))
+    perm = np.random.default_rng(seed).permutation(len(y))
+    fit, ev = perm[: len(y) // 2], perm[len(y) // 2:]
+    s = np.bincount(inv[fit], weights=y[fit], minlength=len(uniq))
+    c = np.bincount(inv[fit], minlength=len(uniq))
+    m = np.where(c > 0, s / np.maximum(c, 1), y[fit].mean())
+    out["token_mean_held_out"] = float(r2_per_dim(y[ev], m[inv[ev]]))
+    return out
+
+
+VARIANTS = ("original", "sae", "sae_plus_linear", "sae_plus_nonlinear")
+"""Fig. 9 splices: x, x̂, x̂ + x a, x̂ + (x − x̂ − x a) = x − x a."""
+
+
+@torch.no_grad()
+def downstream_ce(entry: LMSAE, *, n_tokens: int, max_windows: int = 16, seed: int = 0,
+                  split: str = "eval", lm: Any = None) -> dict[str, Any]:
+    """Fig. 9: next-token loss with the SAE output (and each error part) spliced in.
+
+    The analysis windows are split in two halves by a seeded permutation of windows. The map
+    ``a`` (``x -> x − x̂``, OLS, no intercept) is fitted on every position >= 16 of the fit
+    half; on up to ``max_windows`` windows of the score half a forward hook replaces the
+    output of ``model.model.layers[14]`` (``resid.15``) at positions >= 16 by each variant of
+    :data:`VARIANTS`, the linear part computed in the hook from the live activation. The loss
+    is the mean cross-entropy of the predictions made at positions >= 16.
+
+    Returns
+    -------
+    dict
+        ``loss`` per variant; ``recovered_percent`` = ``(L_sae − L_v) / (L_sae − L_orig)
+        · 100`` for the two parts; ``r2_share_percent`` (our definition:
+        ``(R²_v − R²_sae) / (1 − R²_sae) · 100`` with R² = 1 − FVU on the fit half) and norm
+        shares ``Σ‖part‖ / Σ‖e‖`` and ``Σ‖part‖² / Σ‖e‖²``; ``n_windows``, ``n_predictions``.
+    """
+    from mplib.metrics import decompose_error, fit_error_map, fvu
+    from mplib.models import load_smollm2, replace_site
+
+    store = dm_store(n_tokens)
+    rows = site_rows(store, split)
+    idx = store.index
+    win = np.asarray(idx["doc"]).astype(np.int64)[rows] * 100_000 + np.asarray(
+        idx["window"])[rows]
+    uniq = np.unique(win)
+    perm = np.random.default_rng(seed).permutation(len(uniq))
+    fit_w = uniq[perm[: len(uniq) // 2]]
+    score_w = uniq[perm[len(uniq) // 2:]][:max_windows]
+    fr = rows[np.isin(win, fit_w)]
+    X = np.asarray(store.array[fr], np.float64)
+    X_hat, _ = sae_reconstruct(entry, X)
+    fit = fit_error_map(X, X - X_hat, n_fit="all")
+    parts = decompose_error(X, X_hat, fit)
+    a = torch.from_numpy(fit.coef).float()
+    lm = load_smollm2() if lm is None else lm
+    windows = [w for w in _windows(store)
+               if int(idx["doc"][w[0]]) * 100_000 + int(idx["window"][w[0]]) in set(score_w)]
+    losses = {v: [] for v in VARIANTS}
+    mode = {"v": "original"}
+
+    def splice(h: torch.Tensor) -> torch.Tensor:
+        if mode["v"] == "original":
+            return h
+        x = h[:, DM_FIRST_POSITION:]
+        flat = x.reshape(-1, x.shape[-1])
+        xh = sae_reconstruct(entry, flat)[0].reshape(x.shape)
+        new = {"sae": xh, "sae_plus_linear": xh + x @ a, "sae_plus_nonlinear": x - x @ a}
+        out = h.clone()
+        out[:, DM_FIRST_POSITION:] = new[mode["v"]]
+        return out
+
+    pad = lm.tokenizer.pad_token_id or 0
+    with replace_site(lm, "resid.15", splice):
+        for j in range(0, len(windows), 8):
+            group = windows[j:j + 8]
+            T = max(n for _, n, _ in group)
+            ids = torch.full((len(group), T), pad, dtype=torch.long)
+            mask = torch.zeros((len(group), T), dtype=torch.long)
+            for r, (_, n, tok) in enumerate(group):
+                ids[r, :n] = torch.as_tensor(tok.astype(np.int64))
+                mask[r, :n] = 1
+            keep = mask[:, DM_FIRST_POSITION + 1:].bool()
+            for v in VARIANTS:
+                mode["v"] = v
+                logits = lm.model(input_ids=ids, attention_mask=mask, use_cache=False).logits
+                ce = torch.nn.functional.cross_entropy(
+                    logits[:, DM_FIRST_POSITION:-1].transpose(1, 2).float(),
+                    ids[:, DM_FIRST_POSITION + 1:], reduction="none")
+                losses[v].append(ce[keep])
+    loss = {v: float(torch.cat(losses[v]).mean()) if losses[v] else math.nan for v in VARIANTS}
+    gap = loss["sae"] - loss["original"]
+    r2_sae = 1 - float(fvu(X, X_hat))
+    share = {}
+    for name, part in (("linear", parts.linear), ("nonlinear", parts.nonlinear)):
+        r2_v = 1 - float(fvu(X, X_hat + part))
+        share[name] = {
+            "recovered_percent": (loss["sae"] - loss[f"sae_plus_{name}"]) / gap * 100,
+            "r2_share_percent": (r2_v - r2_sae) / (1 - r2_sae) * 100,
+            "norm_share_percent": float(np.linalg.norm(part, axis=1).sum()
+                                        / np.linalg.norm(parts.error, axis=1).sum() * 100),
+            "sq_norm_share_percent": float((part ** 2).sum() / (parts.error ** 2).sum() * 100),
+        }
+    return {"loss": loss, "parts": share, "n_windows": len(windows),
+            "n_predictions": int(sum(len(t) for t in losses["original"])),
+            "fit_tokens": len(fr)}
