@@ -89,6 +89,7 @@ lint: $(STAMP)  ## ruff over the package, notebooks, tests and benchmarks
 
 bench: $(STAMP)  ## run every benchmark (prints ratios against the anchors)
 	$(PY) -m pip install --quiet -e '.[dev,bench]'
+	$(PY) -m pip install --quiet --no-deps overcomplete==0.3.0
 	@for f in benchmarks/bench_*.py; do echo "== $$f"; $(PY) $$f || exit 1; done
 
 clean:  ## remove built figures (not the cached data)

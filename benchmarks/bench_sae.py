@@ -18,16 +18,33 @@ Part ``kernel``: a proposal for :func:`mplib.pursuit.mp_loop` (the library does 
 the toy MP-SAE's forward+backward with ``mp_loop`` against a compacted, Gram-space kernel with
 an analytic backward pass (:class:`_CompactMP`), checked equal in float64 first.
 
+Part ``scale``: the real-data scale, d = 576, p = 2,304 and 14,400, k = 32, B = 4,096, fp32:
+one Adam training step of :class:`mplib.sae.MPSAE` (tied, k steps, signed selection, raw
+correlation: the semantics of ``overcomplete``'s ``MpSAE``) against ``overcomplete.sae.MpSAE``
+0.3.0 (its ``encode``: ``k`` dense steps ``z = r Wᵀ``, signed max, one-hot codes,
+``r -= z_t W``, all with gradient; atoms renormalised in every training forward) and against
+mplib's :class:`~mplib.sae.TopKSAE` at the same k and batch; plain MSE for all three. Equal
+codes are checked first on 256 signals with the same unit dictionary. overcomplete is loaded
+without running ``overcomplete/__init__.py`` (which imports torchvision): a bare package module
+whose ``__path__`` is the installed folder is registered first. Where its step would not fit in
+memory (p = 14,400: ~15 GB kept for the backward pass) it runs as micro-batches with gradient
+accumulation, the same update. Memory: the largest resident set (``/proc/self/statm``, sampled
+every millisecond) of a fresh process during one step (Adam's first step included) minus its
+size before the step (overcomplete in micro-batches: one micro-batch).
+
 Run::
 
     .venv/bin/python benchmarks/bench_sae.py                 # both parts, paper sizes
     .venv/bin/python benchmarks/bench_sae.py --part mp --size small
     .venv/bin/python benchmarks/bench_sae.py --part sweep --steps 100 --threads 1
+    .venv/bin/python benchmarks/bench_sae.py --part scale      # needs overcomplete==0.3.0
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib
+import importlib.util
 import json
 import os
 import statistics
@@ -35,6 +52,7 @@ import subprocess
 import sys
 import threading
 import time
+import types
 
 import torch
 from torch import nn
@@ -43,7 +61,7 @@ from torch.autograd.graph import saved_tensors_hooks
 from mplib.datasets import ToySpec, ToyStream
 from mplib.pursuit import MPTrace, dense_codes
 from mplib.repro import show_versions
-from mplib.sae import MPSAE, BatchTopKSAE, MatryoshkaSAE, TrainConfig, train
+from mplib.sae import MPSAE, BatchTopKSAE, MatryoshkaSAE, TopKSAE, TrainConfig, train
 
 SIZES = {"paper": dict(d=576, n=16384, k=32, b=1024), "small": dict(d=128, n=2048, k=16, b=256)}
 
@@ -402,9 +420,134 @@ def bench_kernel(runs: list[int], steps: int, warm: int) -> dict:
     return out
 
 
+# ---------------------------------------------------------------------------------------------
+# part "scale": real-data sizes against overcomplete's MpSAE and mplib's TopK
+
+SCALE = dict(d=576, ps=(2304, 14400), k=32, b=4096)
+OC_MAX_ENTRIES = 2**24
+"""Largest micro-batch × p of an overcomplete step: its graph keeps two (B, p) fp32 tensors a
+pursuit step (the one-hot mask and the scaled codes), 4 GiB at k = 32."""
+
+
+def load_overcomplete_sae():
+    """Import ``overcomplete.sae`` without running ``overcomplete/__init__.py``; None if absent."""
+    if "overcomplete.sae" in sys.modules:
+        return sys.modules["overcomplete.sae"]
+    spec = importlib.util.find_spec("overcomplete")  # a top-level spec: imports nothing
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    if "overcomplete" not in sys.modules:
+        pkg = types.ModuleType("overcomplete")
+        pkg.__path__ = list(spec.submodule_search_locations)
+        pkg.__spec__, pkg.__file__ = spec, spec.origin
+        sys.modules["overcomplete"] = pkg
+    return importlib.import_module("overcomplete.sae")
+
+
+def _scale_problem(p: int, b: int):
+    g = torch.Generator().manual_seed(0)
+    D = torch.randn(p, SCALE["d"], generator=g)
+    D = D / D.norm(dim=-1, keepdim=True)
+    x = torch.randn(b, SCALE["d"], generator=g)
+    return D, x
+
+
+def _scale_steppers(D, x, k, which):
+    """One training step of ``which`` on ``x`` (Adam, MSE), models built on dictionary ``D``."""
+    p, d = D.shape
+    if which == "ours":
+        model = MPSAE(d, p, k=k, threshold=None, stop_on_unchanged_support=False,
+                      selection="signed", coefficient="correlation", reduction="mean")
+        with torch.no_grad():
+            model.W.copy_(D[None])
+        opt = torch.optim.Adam(model.parameters(), lr=1e-4)
+
+        def step():
+            opt.zero_grad()
+            model.training_step(x, 0, 1).loss.backward()
+            opt.step()
+    elif which == "topk":
+        model = TopKSAE(d, p, k=k, reduction="mean")
+        opt = torch.optim.Adam(model.parameters(), lr=1e-4)
+
+        def step():
+            opt.zero_grad()
+            model.training_step(x, 0, 1).loss.backward()
+            opt.step()
+    else:
+        oc = load_overcomplete_sae()
+        model = oc.MpSAE(d, p, k=k)
+        with torch.no_grad():
+            model.dictionary._weights.copy_(D)
+        model.train()
+        opt = torch.optim.Adam(model.parameters(), lr=1e-4)
+        micro = min(len(x), 2 ** max(0, (OC_MAX_ENTRIES // p).bit_length() - 1))
+
+        def step(n_micro=None):
+            opt.zero_grad()
+            parts = list(torch.split(x, micro))
+            for xb in parts[:n_micro]:
+                _, _, x_hat = model(xb)
+                # the batch mean, accumulated over micro-batches: the same gradient
+                (((xb - x_hat) ** 2).mean() * (len(xb) / len(x))).backward()
+            opt.step()
+
+        step.micro = micro
+    return model, step
+
+
+def scale_memory_child(which: str, p: int) -> None:
+    """Peak resident-set increase of one training step of ``which`` (fresh process, JSON)."""
+    D, x = _scale_problem(p, SCALE["b"])
+    _, step = _scale_steppers(D, x, SCALE["k"], which)
+    base = _rss()
+    # overcomplete: one micro-batch, the peak of its accumulated step
+    peak = _sampled_peak((lambda: step(1)) if which == "overcomplete" else step) - base
+    print(json.dumps({"peak": max(peak, 0), "micro": getattr(step, "micro", SCALE["b"])}))
+
+
+def bench_scale(rounds: int) -> list[dict]:
+    oc = load_overcomplete_sae()
+    if oc is None:
+        print("overcomplete is not installed: pip install --no-deps overcomplete==0.3.0")
+        return []
+    k, b = SCALE["k"], SCALE["b"]
+    rows = []
+    for p in SCALE["ps"]:
+        # equal codes, small batch, same unit dictionary
+        D, xs = _scale_problem(p, 256)
+        ours, _ = _scale_steppers(D, xs, k, "ours")
+        ocm, _ = _scale_steppers(D, xs, k, "overcomplete")
+        with torch.no_grad():
+            z_o = ours.encode(xs)
+            z_c = ocm.encode(xs)[1]
+        agree = float(((z_o != 0) == (z_c != 0)).all(-1).float().mean())
+        diff = float((z_o - z_c).abs().max())
+        D, x = _scale_problem(p, b)
+        steps = {w: _scale_steppers(D, x, k, w)[1] for w in ("ours", "topk", "overcomplete")}
+        steps["ours"](), steps["topk"]()  # warm-up (numba compile, allocator)
+        times = {w: [] for w in steps}
+        for _ in range(rounds):
+            for w, fn in steps.items():
+                t = time.perf_counter()
+                fn()
+                times[w].append(time.perf_counter() - t)
+        med = {w: statistics.median(v) for w, v in times.items()}
+        mem = {}
+        for w in steps:
+            out = subprocess.run(
+                [sys.executable, __file__, "--scale-memory-of", w, "--p", str(p),
+                 "--threads", str(torch.get_num_threads())],
+                capture_output=True, text=True, check=True)
+            mem[w] = json.loads(out.stdout.strip().splitlines()[-1])
+        rows.append({"p": p, "rows_same_support": agree, "max_code_diff": diff, "s_per_step": med,
+                     "memory": mem, "oc_micro_batch": steps["overcomplete"].micro})
+    return rows
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--part", choices=["mp", "sweep", "kernel", "all"], default="all")
+    ap.add_argument("--part", choices=["mp", "sweep", "kernel", "scale", "all"], default="all")
     ap.add_argument("--size", choices=sorted(SIZES), default="paper")
     ap.add_argument("--rounds", type=int, default=2, help="timed steps per method (part mp)")
     ap.add_argument("--runs", type=int, nargs="+", default=[1, 50, 200])
@@ -414,10 +557,16 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=torch.get_num_threads())
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     ap.add_argument("--memory-of", choices=["ours", "dense"], help=argparse.SUPPRESS)
+    ap.add_argument("--scale-memory-of", choices=["ours", "topk", "overcomplete"],
+                    help=argparse.SUPPRESS)
+    ap.add_argument("--p", type=int, help=argparse.SUPPRESS)
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     if args.memory_of:
         memory_child(args.memory_of, args.size, args.device)
+        return
+    if args.scale_memory_of:
+        scale_memory_child(args.scale_memory_of, args.p)
         return
     show_versions()
     print(f"threads: {args.threads}, device: {args.device}")
@@ -449,6 +598,23 @@ def main() -> None:
         for row in r["rows"]:
             print(f"{row['runs']:>6}{row['mp_loop'] * 1e3:>21.1f}{row['compact'] * 1e3:>21.1f}"
                   f"{row['mp_loop'] / row['compact']:>9.1f}x")
+    if args.part in ("scale", "all"):
+        rows = bench_scale(args.rounds)
+        s = SCALE
+        print(f"\n== real-data scale: d={s['d']} k={s['k']} B={s['b']} fp32, one Adam step "
+              f"(median of {args.rounds}, alternating), CPU")
+        print(f"{'p':>7}{'same codes':>12}{'mplib MP s':>12}{'overcomplete s':>16}"
+              f"{'TopK s':>9}{'oc/MP':>8}{'MP/TopK':>9}{'MP MiB':>8}{'oc MiB':>8}"
+              f"{'TopK MiB':>10}{'oc/MP mem':>10}")
+        for r in rows:
+            t, m = r["s_per_step"], {w: v["peak"] / 2**20 for w, v in r["memory"].items()}
+            print(f"{r['p']:>7}{r['rows_same_support']:>12.4f}{t['ours']:>12.2f}"
+                  f"{t['overcomplete']:>16.2f}{t['topk']:>9.2f}"
+                  f"{t['overcomplete'] / t['ours']:>7.1f}x{t['ours'] / t['topk']:>8.2f}x"
+                  f"{m['ours']:>8.0f}{m['overcomplete']:>8.0f}{m['topk']:>10.0f}"
+                  f"{m['overcomplete'] / max(m['ours'], 1e-9):>9.1f}x")
+            print(f"        max |Δcode| {r['max_code_diff']:.1e} (256 signals); overcomplete in "
+                  f"micro-batches of {r['oc_micro_batch']} (memory: one micro-batch)")
     if args.part in ("sweep", "all"):
         rows = bench_sweep(args.runs, args.steps, args.warm)
         print(f"\n== toy sweep: 20 latents, batch 200, steps {args.warm}-{args.warm + args.steps}"
