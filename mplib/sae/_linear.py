@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 
 from mplib.sae._sparsity import unit_rows
-from mplib.sae.base import BaseSAE
+from mplib.sae.base import BaseSAE, SAEOutput
 
 
 class LinearSAE(BaseSAE, abstract=True):
@@ -47,3 +47,35 @@ class LinearSAE(BaseSAE, abstract=True):
 
     def _decode3(self, z: torch.Tensor) -> torch.Tensor:
         return torch.baddbmm(self.b_dec[:, None, :], z, self.W_dec)
+
+    def revive_term(self, x: torch.Tensor, codes: torch.Tensor) -> torch.Tensor:
+        """Return the revive term per run, ``-revive_coef × mean pre-activation of dead units``.
+
+        The MP-SAE paper's real-data recipe (App. B.2) adds a small term "on the pre-codes of
+        units that did not fire in the batch", pushing their pre-activations up until they fire
+        again: here the mean over the batch and over the units with no non-zero code in
+        ``codes`` of ``pre_bj``, times ``-revive_coef``; zero for a run with no such unit.
+        Because the mean is linear it costs ``O(B·d + N·d)``, never the ``B × N`` matrix:
+        ``mean_b pre_bj = (mean_b x̃_b) · W_enc[:, j] + b_enc[j]``.
+
+        Parameters
+        ----------
+        x : Tensor of shape (M, B, d_in)
+        codes : Tensor of shape (M, B, n_latents)
+        """
+        with torch.no_grad():
+            dead = ~(codes != 0).any(-2)  # (M, N)
+            n_dead = dead.sum(-1)
+        xm = x.mean(-2)
+        if self.subtract_dec_bias:
+            xm = xm - self.b_dec
+        w = dead.to(self.W_enc.dtype)
+        summed = torch.bmm(xm[:, None, :], self.W_enc)[:, 0] * w  # (M, N), dead units only
+        mean_pre = (summed.sum(-1) + (self.b_enc * w).sum(-1)) / n_dead.clamp_min(1)
+        return -self.hyper["revive_coef"] * mean_pre
+
+    def _add_revive(self, x: torch.Tensor, out: SAEOutput) -> SAEOutput:
+        if not self.hyper.get("revive_coef"):
+            return out
+        revive = self.revive_term(x, out.codes)
+        return out._replace(loss=out.loss + revive, aux_loss=out.aux_loss + revive)

@@ -250,10 +250,15 @@ class BaseSAE(nn.Module):
         order) the way the model's recipe prescribes and returns the objective to minimise.
         """
         x3, squeeze = self._prepare(x)
-        return self._finish(self._training_step(x3, int(step), int(n_steps)), squeeze)
+        out = self._add_revive(x3, self._training_step(x3, int(step), int(n_steps)))
+        return self._finish(out, squeeze)
 
     def _training_step(self, x: torch.Tensor, step: int, n_steps: int) -> SAEOutput:
         return self._forward(x)
+
+    def _add_revive(self, x: torch.Tensor, out: SAEOutput) -> SAEOutput:
+        """Add a model's revive term to the training objective (none here; MP adds its own)."""
+        return out
 
     def post_step(self, optimizer: torch.optim.Optimizer) -> None:
         """Run after every optimizer step (the Matryoshka SAE re-sorts its latents here)."""

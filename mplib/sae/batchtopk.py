@@ -29,6 +29,9 @@ class BatchTopKSAE(LinearSAE):
         Target used for the first ``initial_steps`` steps (the toy: 3 for 1,000 steps).
     initial_steps : int, default=1000
     threshold_momentum : float in [0, 1), default=0.9
+    revive_coef : float, default=0.0
+        Weight of the revive term (see :meth:`LinearSAE.revive_term`); the MP-SAE paper's
+        real-data recipe uses 1e-5.
     n_models, seed, reduction, dtype, device
         See :class:`~mplib.sae.base.BaseSAE`.
 
@@ -56,6 +59,7 @@ class BatchTopKSAE(LinearSAE):
         initial_target_l0: float | None = 3.0,
         initial_steps: int = 1000,
         threshold_momentum: float = 0.9,
+        revive_coef: float = 0.0,
         n_models: int | None = None,
         seed: int | Sequence[int] = 0,
         reduction: str = "sum",
@@ -71,6 +75,7 @@ class BatchTopKSAE(LinearSAE):
             initial_steps=check_int("initial_steps", initial_steps, low=0),
             threshold_momentum=check_float("threshold_momentum", threshold_momentum, low=0.0,
                                            high=1.0, high_open=True),
+            revive_coef=check_float("revive_coef", revive_coef, low=0.0),
         )
         self._init_linear("toy")
         self._buffer("threshold", float("nan"))

@@ -112,8 +112,9 @@ class TrainConfig:
         AdamW, weight decay 1e-5, linear warm-up from 1e-6 to 5e-4 over the first 5 % of the
         steps (warm-up length: our choice, the paper does not state it), then cosine decay to
         1e-6; atoms projected into the unit ball after every step; batch 8,000; no gradient
-        clipping (none stated). The paper's revive term (1e-5) is the MP-SAE's
-        ``revive_coef``; ``overrides`` replace any field.
+        clipping (none stated). The paper's revive term (1e-5) belongs to the model, not the
+        optimiser: pass ``revive_coef=1e-5`` to the SAE (every SAE but the Matryoshka one takes
+        it). ``overrides`` replace any field.
 
         Examples
         --------

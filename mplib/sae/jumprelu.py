@@ -7,7 +7,7 @@ from typing import Any
 
 import torch
 
-from mplib.sae._common import check_nonneg, check_positive, keep_top_k
+from mplib.sae._common import check_float, check_nonneg, check_positive, keep_top_k
 from mplib.sae._linear import LinearSAE
 from mplib.sae.base import SAEOutput
 
@@ -72,6 +72,9 @@ class JumpReLUSAE(LinearSAE):
     target_l0 : float or sequence of float (one per run), optional
         None: penalty ``sparsity_coef · L0`` (Rajamanoharan et al.); given: the MOSS form
         ``sparsity_coef · (L0/target_l0 - 1)²``. L0 is the batch mean of ``Σ_j H(pre_j - θ_j)``.
+    revive_coef : float, default=0.0
+        Weight of the revive term (see :meth:`LinearSAE.revive_term`); the MP-SAE paper's
+        real-data recipe uses 1e-5.
     n_models, seed, reduction, dtype, device
         See :class:`~mplib.sae.base.BaseSAE`.
 
@@ -95,6 +98,7 @@ class JumpReLUSAE(LinearSAE):
         bandwidth: float = 0.1,
         sparsity_coef: float | Sequence[float] = 1e-3,
         target_l0: float | Sequence[float] | None = None,
+        revive_coef: float = 0.0,
         n_models: int | None = None,
         seed: int | Sequence[int] = 0,
         reduction: str = "sum",
@@ -108,6 +112,7 @@ class JumpReLUSAE(LinearSAE):
             bandwidth=check_positive("bandwidth", bandwidth),
             sparsity_coef=self._per_run_value("sparsity_coef", sparsity_coef, check_nonneg),
             target_l0=self._per_run_value("target_l0", target_l0, check_positive, allow_none=True),
+            revive_coef=check_float("revive_coef", revive_coef, low=0.0),
         )
         self._init_linear("tied")
         log_t = torch.full((self.n_models, n_latents), float(torch.tensor(threshold_init).log()))

@@ -30,6 +30,9 @@ class ReLUSAE(LinearSAE):
     l1_rate : float, default=3e-4
     l1_warmup : float in [0, 1], default=0.2
         Fraction of the steps over which the applied coefficient ramps up linearly.
+    revive_coef : float, default=0.0
+        Weight of the revive term (see :meth:`LinearSAE.revive_term`); the MP-SAE paper's
+        real-data recipe uses 1e-5.
     n_models, seed, reduction, dtype, device
         See :class:`~mplib.sae.base.BaseSAE`.
 
@@ -52,6 +55,7 @@ class ReLUSAE(LinearSAE):
         target_l0: float | Sequence[float] | None = None,
         l1_rate: float = 3e-4,
         l1_warmup: float = 0.2,
+        revive_coef: float = 0.0,
         n_models: int | None = None,
         seed: int | Sequence[int] = 0,
         reduction: str = "sum",
@@ -65,6 +69,7 @@ class ReLUSAE(LinearSAE):
             target_l0=self._per_run_value("target_l0", target_l0, check_positive, allow_none=True),
             l1_rate=check_float("l1_rate", l1_rate, low=0.0, high=1.0, high_open=True),
             l1_warmup=check_float("l1_warmup", l1_warmup, low=0.0, high=1.0),
+            revive_coef=check_float("revive_coef", revive_coef, low=0.0),
         )
         self._init_linear("tied")
         self._buffer("l1", self._per_run_tensor(self.hyper["l1_coef"], torch.float64))

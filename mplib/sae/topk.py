@@ -29,6 +29,9 @@ class TopKSAE(LinearSAE):
     aux_coef : float, default=1/32
     dead_steps : int, default=100
         A latent is dead after this many consecutive training steps without firing.
+    revive_coef : float, default=0.0
+        Weight of the revive term (see :meth:`LinearSAE.revive_term`); the MP-SAE paper's
+        real-data recipe uses 1e-5.
     n_models, seed, reduction, dtype, device
         See :class:`~mplib.sae.base.BaseSAE`.
 
@@ -51,6 +54,7 @@ class TopKSAE(LinearSAE):
         aux_k: int | None = None,
         aux_coef: float = 1 / 32,
         dead_steps: int = 100,
+        revive_coef: float = 0.0,
         n_models: int | None = None,
         seed: int | Sequence[int] = 0,
         reduction: str = "sum",
@@ -71,6 +75,7 @@ class TopKSAE(LinearSAE):
             aux_k=None if aux_k is None else k_check("aux_k", aux_k),
             aux_coef=check_float("aux_coef", aux_coef, low=0.0),
             dead_steps=check_int("dead_steps", dead_steps),
+            revive_coef=check_float("revive_coef", revive_coef, low=0.0),
         )
         self._init_linear("tied")
         self._k = self.hyper["k"]  # an int, or a list of ints (one per run)
