@@ -473,7 +473,8 @@ def site_arrays(n_tokens: int, sites: Sequence[str], *, loss: bool = False,
 
     Runs SmolLM2 over the windows of :func:`dm_store` (8 windows per pass, right-padded and
     masked, as the store was extracted) with hooks on the requested sites, and caches the
-    result under ``data/cache/dark_matter_lm/``.
+    result under ``data/cache/dark_matter_lm/``, one file per site (missing sites of one
+    call are computed in one pass).
 
     Parameters
     ----------
@@ -495,16 +496,19 @@ def site_arrays(n_tokens: int, sites: Sequence[str], *, loss: bool = False,
     dict of str to ndarray
         fp16 ``(n_tokens, d)`` per site (and ``"loss"``).
     """
-    from mplib.repro import cached
+    from mplib.repro import atomic_write, cache_dir
 
     store = dm_store(n_tokens)
-    sites = sorted(set(sites))
-    key = ["dm-sites", store.manifest.get("key"), sites, bool(loss)]
-
-    def compute():
-        return _extract_sites(store, sites, loss, lm)
-
-    return cached("dark_matter_lm", "sites", key, compute)
+    want = sorted(set(sites)) + (["loss"] if loss else [])
+    skey = store.manifest.get("key")
+    path = {s: cache_dir("dark_matter_lm") / f"site-{s}-{cache_key('dm-site', skey, s)}.npy"
+            for s in want}
+    missing = [s for s in want if not path[s].exists()]
+    if missing:
+        got = _extract_sites(store, [s for s in missing if s != "loss"], "loss" in missing, lm)
+        for s in missing:
+            atomic_write(path[s], lambda f, s=s: np.save(f, got[s]))
+    return {s: np.load(path[s]) for s in want}
 
 
 @torch.no_grad()
@@ -512,7 +516,7 @@ def _extract_sites(store, sites, loss: bool, lm) -> dict[str, np.ndarray]:
     from mplib.models import load_smollm2
 
     lm = load_smollm2() if lm is None else lm
-    stop = None if loss else max(int(s.split(".")[1]) for s in sites)
+    stop = None if loss or not sites else max(int(s.split(".")[1]) for s in sites)
     box: dict[str, list] = {s: [] for s in sites}
     handles = _site_hooks(lm, sites, box, stop)
     out = {s: np.zeros((store.n_tokens, store.d), np.float16) for s in sites}
