@@ -12,6 +12,9 @@ Commands
 ``readme-table SUMMARY.json [README.md] [--check]``
     Rewrite the README's results table from a summary; ``--check`` only compares (exit 1 when
     they differ).
+``transplant --base DIR --donor DIR --out DIR [--method omp --k 64 ...]``
+    Give the base causal LM the donor's tokenizer (tokenizer transplantation by OMP); writes a
+    loadable Hugging Face model folder. ``python -m mplib transplant --help`` lists the options.
 """
 
 from __future__ import annotations
@@ -72,12 +75,19 @@ def _readme_table(args: Sequence[str]) -> int:
     return 0
 
 
+def _transplant(args: Sequence[str]) -> int:
+    from mplib.transplant.cli import main as transplant_main
+
+    return transplant_main(args)
+
+
 #: Subcommand name -> handler(args) -> exit status. Other modules may add entries.
 COMMANDS: dict[str, Callable[[Sequence[str]], int]] = {
     "check-params": _check_params,
     "versions": _versions,
     "report": _report,
     "readme-table": _readme_table,
+    "transplant": _transplant,
 }
 
 
