@@ -42,8 +42,8 @@
 # cosine decay (our choice); peak learning rate 3e-3 here (paper 1e-3) because our runs are
 # 30–100x shorter than the paper's ~40,000 steps.
 #
-# Runtime on 2 CPU cores with the activation store cached: smoke seconds, quick ≈ 1 min,
-# full ≈ 5 min; the `paper` preset (L0 100, batch 5,000, 40,000 steps, `device=cuda`) is
+# Runtime on 2 CPU cores with the activation store cached: smoke ≈ 20 s, quick ≈ 2 min idle
+# (8 min measured with three other jobs on the two cores), full ≈ 5 min idle; the `paper` preset (L0 100, batch 5,000, 40,000 steps, `device=cuda`) is
 # GPU-sized and not part of `make figures`.
 
 # %% tags=["parameters"]
@@ -136,10 +136,11 @@ for ax, kind in zip(axes[0], KINDS):
     ax.set_yticks(range(len(steps)), [str(s) for s in runs[kind].steps], fontsize=6)
     if ki is not None:
         ax.axvline(ki, color="w", ls="--", lw=0.8)
-    ax.set_title(f"({'ABC'[KINDS.index(kind)]}) {NAMES[kind]}")
+    ax.set_title(f"({'ABC'[KINDS.index(kind)]}) {NAMES[kind]}: NMSE")
     ax.set_xlabel("inference k'")
 axes[0, 0].set_ylabel("training step")
-fig.colorbar(im, ax=axes[0, 2], fraction=0.05, label="NMSE")
+cb = fig.colorbar(im, cax=axes[0, 2].inset_axes([1.04, 0.0, 0.05, 1.0]))
+cb.ax.tick_params(labelsize=5)
 ax = axes[0, 3]
 for kind in KINDS:
     ax.plot(ks, final[kind].nmse, "o-", ms=3, color=COLORS[kind], label=NAMES[kind])
@@ -147,8 +148,8 @@ ax.axvline(k, color="0.5", ls="--", lw=0.8)
 ax.set_xscale("log", base=2)
 ax.set_yscale("log")
 ax.set_xlabel("inference k'")
-ax.set_ylabel("NMSE (final checkpoint)")
-ax.set_title("(D) final checkpoint")
+ax.yaxis.set_minor_formatter(plt.NullFormatter())
+ax.set_title("(D) NMSE, final checkpoint")
 ax.legend(fontsize=6)
 
 # %% [markdown]
@@ -210,10 +211,11 @@ for kind in KINDS:
     ax.plot(runs[kind].steps, gain[kind], "o-", ms=3, color=COLORS[kind], label=NAMES[kind])
 ax.axhline(0, color="0.5", lw=0.6)
 ax.set_xscale("log")
+ax.xaxis.set_minor_formatter(plt.NullFormatter())
 ax.set_xlabel("training step")
 ax.set_ylabel(f"relative gain k'={k}→{kmax}")
 ax.set_title("(H) gain past the training k")
-fig.tight_layout()
+fig.subplots_adjust(left=0.06, right=0.98, bottom=0.09, top=0.95, wspace=0.6, hspace=0.45)
 plt.show()
 
 # %% [markdown]
