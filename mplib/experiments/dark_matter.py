@@ -40,16 +40,20 @@ from mplib.sae import TopKSAE, TrainConfig, train
 
 __all__ = [
     "LEARNED_COSINE",
+    "NORM_QUANTITIES",
     "SAEAnalysis",
     "WorldSetup",
     "absent_energy_share",
     "analyse_sae",
+    "error_part_saes",
     "feature_recovery",
     "latent_size_probe",
     "noise_simulation",
+    "norm_prediction",
     "reconstruct",
     "train_sae",
     "train_world_sae",
+    "world_saes",
     "world_samples",
 ]
 
@@ -309,8 +313,9 @@ def noise_simulation(x: np.ndarray, codes: np.ndarray, decoder: np.ndarray, bias
         ``linear``, ``nonlinear``, ``fvu`` of shape (n_ablate, n_act, n_rec), and the axes.
     """
     x = np.asarray(x, dtype=np.float64)
+    decoder = np.asarray(decoder, dtype=np.float64)
     s = float(np.sqrt(x.var(0).mean()))
-    mean_act = np.asarray(codes, dtype=np.float64).mean(0)
+    mean_act = np.asarray(codes.mean(0), dtype=np.float64).ravel()  # dense or scipy sparse
     order = np.argsort(mean_act, kind="stable")
     gen = torch_generator(derive_seed(seed, "noise-simulation"))
     z_act = torch.randn(x.shape, generator=gen, dtype=torch.float64).numpy()
@@ -320,7 +325,7 @@ def noise_simulation(x: np.ndarray, codes: np.ndarray, decoder: np.ndarray, bias
     for i, q in enumerate(ablate):
         mask = np.ones(len(mean_act))
         mask[order[:int(round(q * len(mean_act)))]] = 0.0
-        clean = (np.asarray(codes, dtype=np.float64) * mask) @ decoder + bias
+        clean = np.asarray(codes @ (mask[:, None] * decoder)) + bias  # (codes · mask) @ D
         for j, sa in enumerate(act_noise):
             xp = x + sa * s * z_act
             for m, sr in enumerate(rec_noise):
@@ -335,3 +340,104 @@ def noise_simulation(x: np.ndarray, codes: np.ndarray, decoder: np.ndarray, bias
                 total[i, j, m], nonlin[i, j, m], lin[i, j, m] = f_rec, f_lin, f_rec - f_lin
     return dict(linear=lin, nonlinear=nonlin, fvu=total, ablate=np.asarray(ablate),
                 act_noise=np.asarray(act_noise), rec_noise=np.asarray(rec_noise), scale=s)
+
+
+def world_saes(setup: WorldSetup, widths: Sequence[int], ks: Sequence[int] = (8,), *,
+               seed: int = 0) -> list[tuple[TopKSAE, SAEAnalysis]]:
+    """Train (or load) a TopK SAE per (width, k) and analyse each on the analysis set."""
+    analysis = world_samples(setup)[1]
+    out = []
+    for k in ks:
+        for w in widths:
+            sae = train_world_sae(setup, int(w), int(k), seed=seed)
+            out.append((sae, analyse_sae(sae, analysis, seed=seed)))
+    return out
+
+
+#: The quantities of the paper's Fig. 7, in its order (labels: what is computed).
+NORM_QUANTITIES = ("Sae(x)", "SaeError", "NonlinearError", "Sae(x) + NonlinearError",
+                   "LinearError", "x")
+
+
+def norm_prediction(sae: Any, sample: DarkMatterSample, *, seed: int = 0
+                    ) -> dict[str, dict[str, float]]:
+    """Held-out R² of the squared norm of each Fig. 7 quantity predicted from ``x``.
+
+    The nonlinear error inside comes from a map fitted on **all** tokens (the paper's
+    practice for this figure); each norm regression uses one seeded half split, without an
+    intercept (the paper's) and with one (ours, labelled).
+
+    Returns
+    -------
+    dict
+        ``{quantity: {"r2": ..., "r2_intercept": ...}}`` over :data:`NORM_QUANTITIES`.
+    """
+    X = sample.X.astype(np.float64)
+    X_hat, _ = reconstruct(sae, X)
+    parts = decompose_error(X, X_hat)
+    values = dict(zip(NORM_QUANTITIES, (X_hat, parts.error, parts.nonlinear,
+                                        X_hat + parts.nonlinear, parts.linear, X)))
+    out = {}
+    for name, v in values.items():
+        sq = (v ** 2).sum(1)
+        out[name] = {"r2": fit_error_map(X, sq, n_fit=0.5, n_eval=None, seed=seed).r2,
+                     "r2_intercept": fit_error_map(X, sq, n_fit=0.5, n_eval=None,
+                                                   intercept=True, seed=seed).r2}
+    return out
+
+
+def error_part_saes(setup: WorldSetup, *, narrow_width: int, k: int, part_width: int,
+                    part_k: int, seed: int = 0) -> dict[str, Any]:
+    """Train SAEs on each error part: the ground-truth replacement of the paper's Fig. 8.
+
+    A narrow TopK SAE is trained on the world; the map ``a`` from ``x`` to its error is fitted
+    on **all** training tokens (as the paper's probe); TopK SAEs are then trained on the
+    linear part ``x a`` and on the nonlinear part ``e − x a`` of the training tokens. Scored on
+    the analysis tokens against the true dictionary: the features each part-SAE recovers
+    (best decoder cosine ≥ :data:`LEARNED_COSINE`), overall and among the features the narrow
+    SAE had **not** learned ("absent"); the mean best cosine over absent features; the FVU of
+    each part-SAE on its part; its dead-latent fraction; and the share of each part's energy
+    in the span of each token's own absent active features (:func:`absent_energy_share`).
+
+    Returns
+    -------
+    dict
+        ``narrow`` (its analysis scalars) and ``parts``: one dict per part name.
+    """
+    train_set, analysis = world_samples(setup)
+    narrow = train_world_sae(setup, narrow_width, k, seed=seed)
+    learned = feature_recovery(narrow.dictionary.detach(), train_set.features) >= LEARNED_COSINE
+
+    def split(sample: DarkMatterSample, fit=None):
+        X = sample.X.astype(np.float64)
+        X_hat, _ = reconstruct(narrow, X)
+        return X, decompose_error(X, X_hat, fit)
+
+    X_tr, parts_tr = split(train_set)
+    fit = fit_error_map(X_tr, parts_tr.error, n_fit="all")
+    _, parts_an = split(analysis, fit)
+    out: dict[str, Any] = {"narrow": analyse_sae(narrow, analysis, seed=seed).scalars(),
+                           "n_absent": int((~learned).sum()), "parts": {}}
+    key = [setup.to_dict(), narrow_width, k, part_width, part_k, seed,
+           code_fingerprint("sae", "datasets/dark_matter.py", "metrics/dark_matter.py")]
+    for name in ("linear", "nonlinear"):
+        P_tr = getattr(parts_tr, name).astype(np.float32)
+        sae = cached(CACHE_STEM, f"part-{name}-w{part_width}", key + [name],
+                     lambda P=P_tr: train_sae(P, width=part_width, k=part_k,
+                                              n_steps=setup.n_steps,
+                                              batch_size=setup.batch_size, lr=setup.lr,
+                                              seed=seed))
+        P_an = getattr(parts_an, name)
+        P_hat, codes = reconstruct(sae, P_an)
+        best = feature_recovery(sae.dictionary.detach(), analysis.features)
+        out["parts"][name] = {
+            "recovered": int((best >= LEARNED_COSINE).sum()),
+            "recovered_absent": int((best[~learned] >= LEARNED_COSINE).sum()),
+            "recovered_absent_fraction": float((best[~learned] >= LEARNED_COSINE).mean()),
+            "mean_best_cosine_absent": float(best[~learned].mean()),
+            "fvu": float(fvu(P_an, P_hat)),
+            "dead_fraction": float(((codes != 0).sum(0) == 0).mean()),
+            "absent_energy_share": absent_energy_share(P_an, analysis, learned),
+            "energy": float((P_an ** 2).sum(1).mean()),
+        }
+    return out
