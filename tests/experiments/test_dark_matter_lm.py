@@ -72,3 +72,68 @@ def test_site_arrays_align_with_store():
     np.testing.assert_array_equal(d["resid.15"], store.array)
     assert d["heads.15"].shape == (N_TOKENS, 576)
     assert np.isfinite(d["loss"]).sum() == N_TOKENS - len(dm._windows(store))
+
+
+def _toy_entry(d=12, width=20, k=3, seed=0):
+    from mplib.sae import TopKSAE
+
+    sae = TopKSAE(d, width, k=k, seed=seed).eval()
+    cfg = dm.LMSAEConfig(width=width, k=k, n_tokens=1, n_steps=1)
+    return dm.LMSAE(width, k, "topk", "resid.15", sae, 0.5, None, cfg)
+
+
+def test_pursuit_analysis_respects_budgets_on_a_toy_sae():
+    rng = np.random.default_rng(0)
+    e = _toy_entry()
+    X = rng.normal(size=(600, 12)) + 1.0
+    X_hat, l0 = dm.sae_reconstruct(e, X)
+    res = dm.pursuit_analysis(e, X, X_hat, l0, seed=0)
+    assert res["budget_respected"] and res["l0_pursuit"] <= res["l0_sae"]
+    for key in ("sae", "pursuit"):
+        assert 0 <= res[key]["nonlinear_fvu"] <= res[key]["fvu"] + 1e-12
+
+
+def test_sae_reconstruct_is_raw_scale():
+    rng = np.random.default_rng(1)
+    e = _toy_entry()
+    X = rng.normal(size=(50, 12))
+    X_hat, _ = dm.sae_reconstruct(e, X)
+    with torch.no_grad():
+        manual = e.sae(torch.tensor(X * 0.5, dtype=torch.float32)).x_hat.double() / 0.5
+    np.testing.assert_allclose(X_hat, manual.numpy(), rtol=1e-6, atol=1e-6)
+
+
+def test_earlier_sites_oracle_predictors():
+    """A predictor equal to x explains the linear part exactly (held-out R² 1)."""
+    rng = np.random.default_rng(2)
+    X = rng.normal(size=(2000, 6))
+    X_hat = 0.7 * X + 0.1 * np.tanh(3 * X)
+    r2 = dm.earlier_sites_r2(X, X_hat, {"x": X, "noise": rng.normal(size=(2000, 6))})
+    assert r2["x"]["linear"] > 1 - 1e-9
+    assert abs(r2["noise"]["error"]) < 0.05
+
+
+def test_norm_baselines_oracles():
+    rng = np.random.default_rng(3)
+    X = rng.uniform(1.0, 3.0, size=(4000, 5))
+    E = np.zeros_like(X)
+    E[:, 1] = np.sqrt(X[:, 0])  # ‖e‖² = x_0 exactly: linear in x
+    X_hat = X - E
+    ids = rng.integers(0, 50, 4000)
+    out = dm.norm_baselines(X, X_hat, loss=rng.normal(size=4000), l0=rng.integers(1, 9, 4000),
+                            token_ids=ids)
+    assert abs(out["loss"]) < 0.02 and abs(out["l0"]) < 0.02  # independent of the target
+    assert out["x"] > 1 - 1e-9
+    assert out["token_mean_in_sample"] >= out["token_mean_held_out"]
+
+
+@pytest.mark.slow
+def test_downstream_ce_runs_on_the_smoke_store(tiny):
+    saes, _ = tiny
+    with pytest.warns(RuntimeWarning, match="fewer than 20 tokens per predictor"):
+        res = dm.downstream_ce(saes[0], n_tokens=N_TOKENS, max_windows=1, max_positions=20,
+                               split="all")
+    assert set(res["loss"]) == set(dm.VARIANTS)
+    assert all(np.isfinite(v) for v in res["loss"].values())
+    assert res["loss"]["sae"] > res["loss"]["original"]
+    assert res["n_predictions"] == 20 - dm.DM_FIRST_POSITION - 1
