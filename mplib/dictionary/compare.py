@@ -109,7 +109,7 @@ def compare_denoisers(
             img = denoise_wavelet(noisy, sigma=sigma, method="BayesShrink", mode="soft",
                                   rescale_sigma=True)
             rows.append(DenoiseRow(m, psnr(clean, img), time.perf_counter() - t0, img,
-                                   dict(method="BayesShrink", mode="soft")))
+                                   dict(shrinkage="BayesShrink", mode="soft")))
         else:
             best = None
             for f in TV_FACTORS:
