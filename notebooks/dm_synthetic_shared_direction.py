@@ -40,7 +40,7 @@ n_steps: int = 500  # SAE training steps (full: 1000)
 width: int = 64  # SAE width (full: 256)
 k: int = 8  # TopK k
 shared_cosines: list = [0.0, 0.25, 0.5, 0.75]  # rho values, offset 0 (full: adds 0.1)
-offset_norms: list = [2.0, 4.0]  # offsets swept at rho = 0, rho point 0 is offset 0 (full: adds 1)
+offset_norms: list = [2.0, 4.0]  # offsets swept at rho 0 (full: adds 1)
 
 # %%
 import matplotlib.pyplot as plt
