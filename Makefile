@@ -28,7 +28,7 @@ PYTEST_ARGS ?=
 .DEFAULT_GOAL := help
 .DELETE_ON_ERROR:
 .SECONDEXPANSION:
-.PHONY: help figures report docs test lint bench clean clean-data venv
+.PHONY: help figures report docs test lint bench clean clean-data venv lab test-browser
 
 help:  ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | \
@@ -78,6 +78,19 @@ $(OUT)/%.json: notebooks/%.py $$(wildcard $(PARAMS)/$$*.yaml) $(LIB) | $(STAMP)
 	@rm $(OUT)/.$*.stage/in.ipynb
 	@find $(OUT)/.$*.stage -maxdepth 1 -type f ! -name '$*.json' -exec mv -f {} $(OUT)/ \;
 	@mv -f $(OUT)/.$*.stage/$*.json $@ && rm -rf $(OUT)/.$*.stage
+
+# JupyterLab from .venv on the repository, opened at notebooks/. jupytext's server extension
+# (installed with the lab extra) reads every jupytext .py as a notebook and writes it back as
+# .py (no .ipynb); the settings override makes a double click open a .py as a notebook.
+LAB_SETTINGS := $(VENV)/share/jupyter/lab/settings
+LAB_ARGS ?=
+
+lab: $(STAMP)  ## JupyterLab on notebooks/: each .py opens as a notebook and saves back to .py
+	@mkdir -p $(LAB_SETTINGS)
+	@echo '{"@jupyterlab/docmanager-extension:plugin": {"defaultViewers": {"python": "Jupytext Notebook"}}}' \
+	  > $(LAB_SETTINGS)/overrides.json
+	$(VENV)/bin/jupyter lab --ServerApp.root_dir=$(CURDIR) --LabApp.default_url=/lab/tree/notebooks \
+	  $(if $(filter 0,$(shell id -u)),--allow-root) $(LAB_ARGS)
 
 test: $(STAMP)  ## run the unit tests, then every notebook with the smoke preset
 	$(PY) -m pytest -n 2 $(PYTEST_ARGS)
