@@ -12,7 +12,8 @@ from mplib.repro import repo_root
 
 ROOT = repo_root()
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.py"))
-STEM = re.compile(r"^((fig\d{2}[a-z]?(_\d{2})?|table\d+|teach_\d{2})_[a-z0-9_]+|[a-z0-9]+_tour)$")
+STEM = re.compile(r"^((fig\d{2}[a-z]?(_\d{2})?|table\d+|teach_\d{2})_[a-z0-9_]+|[a-z0-9]+_tour"
+                  r"|workshop_[a-z0-9_]+)$")
 
 
 def test_there_are_notebooks():
