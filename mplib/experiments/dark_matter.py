@@ -46,10 +46,12 @@ __all__ = [
     "absent_energy_share",
     "analyse_sae",
     "error_part_saes",
+    "error_regressions",
     "feature_recovery",
     "latent_size_probe",
     "noise_simulation",
     "norm_prediction",
+    "norm_prediction_arrays",
     "reconstruct",
     "train_sae",
     "train_world_sae",
@@ -209,10 +211,25 @@ class SAEAnalysis:
                 if not isinstance(getattr(self, f.name), np.ndarray)}
 
 
-def analyse_sae(sae: Any, sample: DarkMatterSample, *, seed: int = 0) -> SAEAnalysis:
-    """Run the paper's regressions for one SAE on an analysis sample (see module docstring)."""
-    X = sample.X.astype(np.float64)
-    X_hat, codes = reconstruct(sae, X)
+def error_regressions(X: np.ndarray, X_hat: np.ndarray, *, seed: int = 0) -> dict[str, Any]:
+    """Run the paper's regressions for one reconstruction (see the module docstring).
+
+    Parameters
+    ----------
+    X, X_hat : ndarray of shape (n_tokens, d)
+        Activations and reconstructions (any model: a synthetic-world or a SmolLM2 SAE).
+    seed : int, default=0
+        Seeds the one half split shared by every regression.
+
+    Returns
+    -------
+    dict
+        Scalars ``fvu``, ``normalized_mse``, ``vector_r2`` (and ``_intercept``), ``norm_r2``
+        (and ``_intercept``), ``nonlinear_fvu`` (held-out) and ``nonlinear_fvu_all``; and the
+        per-token ``error_norm``, ``linear_norm``, ``nonlinear_norm`` arrays.
+    """
+    X = np.asarray(X, dtype=np.float64)
+    X_hat = np.asarray(X_hat, dtype=np.float64)
     E = X - X_hat
     half = dict(n_fit=0.5, n_eval=None, seed=seed)
     vec = fit_error_map(X, E, **half)
@@ -223,20 +240,29 @@ def analyse_sae(sae: Any, sample: DarkMatterSample, *, seed: int = 0) -> SAEAnal
     parts = decompose_error(X, X_hat, vec)
     lin_sum = X_hat + parts.linear
     ev = vec.eval_index
-    rec = feature_recovery(sae.dictionary.detach(), sample.features)
-    return SAEAnalysis(
-        width=int(sae.n_latents), k=int(sae.hyper["k"]),
-        l0=float((codes != 0).sum(1).mean()),
+    return dict(
         fvu=float(fvu(X, X_hat)), normalized_mse=float(normalized_mse(X, X_hat)),
         vector_r2=vec.r2, vector_r2_intercept=vec_b.r2,
         norm_r2=norm.r2, norm_r2_intercept=norm_b.r2,
         nonlinear_fvu=float(fvu(X[ev], lin_sum[ev])),
         nonlinear_fvu_all=float(fvu(X, lin_sum)),
-        learned_fraction=float((rec >= LEARNED_COSINE).mean()),
-        n_learned=int((rec >= LEARNED_COSINE).sum()),
         error_norm=np.linalg.norm(E, axis=1),
         linear_norm=np.linalg.norm(parts.linear, axis=1),
         nonlinear_norm=np.linalg.norm(parts.nonlinear, axis=1),
+    )
+
+
+def analyse_sae(sae: Any, sample: DarkMatterSample, *, seed: int = 0) -> SAEAnalysis:
+    """Run the paper's regressions for one SAE on an analysis sample (see module docstring)."""
+    X = sample.X.astype(np.float64)
+    X_hat, codes = reconstruct(sae, X)
+    rec = feature_recovery(sae.dictionary.detach(), sample.features)
+    return SAEAnalysis(
+        width=int(sae.n_latents), k=int(sae.hyper["k"]),
+        l0=float((codes != 0).sum(1).mean()),
+        learned_fraction=float((rec >= LEARNED_COSINE).mean()),
+        n_learned=int((rec >= LEARNED_COSINE).sum()),
+        **error_regressions(X, X_hat, seed=seed),
     )
 
 
@@ -361,6 +387,13 @@ NORM_QUANTITIES = ("Sae(x)", "SaeError", "NonlinearError", "Sae(x) + NonlinearEr
 
 def norm_prediction(sae: Any, sample: DarkMatterSample, *, seed: int = 0
                     ) -> dict[str, dict[str, float]]:
+    """:func:`norm_prediction_arrays` for a synthetic-world SAE on an analysis sample."""
+    X = sample.X.astype(np.float64)
+    return norm_prediction_arrays(X, reconstruct(sae, X)[0], seed=seed)
+
+
+def norm_prediction_arrays(X: np.ndarray, X_hat: np.ndarray, *, seed: int = 0
+                           ) -> dict[str, dict[str, float]]:
     """Held-out R² of the squared norm of each Fig. 7 quantity predicted from ``x``.
 
     The nonlinear error inside comes from a map fitted on **all** tokens (the paper's
@@ -372,8 +405,8 @@ def norm_prediction(sae: Any, sample: DarkMatterSample, *, seed: int = 0
     dict
         ``{quantity: {"r2": ..., "r2_intercept": ...}}`` over :data:`NORM_QUANTITIES`.
     """
-    X = sample.X.astype(np.float64)
-    X_hat, _ = reconstruct(sae, X)
+    X = np.asarray(X, dtype=np.float64)
+    X_hat = np.asarray(X_hat, dtype=np.float64)
     parts = decompose_error(X, X_hat)
     values = dict(zip(NORM_QUANTITIES, (X_hat, parts.error, parts.nonlinear,
                                         X_hat + parts.nonlinear, parts.linear, X)))
