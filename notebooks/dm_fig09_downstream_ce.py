@@ -31,8 +31,9 @@
 # the gensim text; TopK SAEs (k = 32) trained here. **What to look at:** for each width, the
 # nonlinear part's CE recovery against its R² and norm shares (the paper: comparable sizes).
 #
-# Runtime (2 cores, measured under load, SAEs cached): smoke seconds, quick ≈ 3 min, full ≈
-# 6 min (a forward pass costs ≈ 0.27 GFLOP per token and variant).
+# Runtime (2 cores at load average ≈ 6, measured): smoke ≈ 40 s (model load and four short
+# passes), quick ≈ 9 min (first build, SAE training included); full not measured (a forward
+# pass costs ≈ 0.27 GFLOP per token and variant).
 
 # %% tags=["parameters"]
 preset: str = "quick"  # smoke | quick | full | paper; set by make

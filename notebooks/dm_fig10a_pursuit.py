@@ -33,8 +33,9 @@
 # widths up to 1M are out of reach offline. **What to look at:** the gap between the two bars
 # of each width compared with the nonlinear FVU itself.
 #
-# Runtime (2 cores, measured under load, SAEs cached afterwards): smoke seconds, quick ≈ 3 min,
-# full ≈ 5 min; the `paper` preset (widths 1,152 … 9,216) is for a GPU.
+# Runtime (2 cores at load average ≈ 6, measured): smoke ≈ 20 s, quick ≈ 4 min (first build,
+# store extraction and SAE training included); full not measured (estimate ≈ 15 min cold);
+# the `paper` preset (widths 1,152 … 9,216) is for a GPU.
 
 # %% tags=["parameters"]
 preset: str = "quick"  # smoke | quick | full | paper; set by make

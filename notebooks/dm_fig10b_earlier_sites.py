@@ -32,8 +32,9 @@
 # bars of the earlier sites against the pursuit's relative reduction of nonlinear FVU (dashed,
 # from `dm_fig10a_pursuit` of the same preset, when built).
 #
-# Runtime (2 cores, measured under load, cached afterwards): smoke seconds, quick ≈ 6 min,
-# full ≈ 10 min (one extraction pass for the three extra sites, four SAEs).
+# Runtime (2 cores at load average ≈ 6): smoke ≈ 40 s measured (after its first
+# extraction); quick and full not measured at commit time (one extraction pass for the three
+# extra sites, four SAEs).
 
 # %% tags=["parameters"]
 preset: str = "quick"  # smoke | quick | full | paper; set by make

@@ -30,8 +30,8 @@
 # L0 32) per layer, so that L0 varies per token (with TopK the L0 baseline would be vacuous).
 # **What to look at:** whether the `x` line stays above all baselines at every layer.
 #
-# Runtime (2 cores, measured under load, cached afterwards): smoke seconds after its first
-# extraction, quick ≈ 8 min, full ≈ 12 min (a full forward for the loss, one SAE per layer).
+# Runtime (2 cores at load average ≈ 6): smoke ≈ 25 s measured (after its first extraction);
+# quick and full not measured at commit time (a full forward for the loss, one SAE per layer).
 
 # %% tags=["parameters"]
 preset: str = "quick"  # smoke | quick | full | paper; set by make
