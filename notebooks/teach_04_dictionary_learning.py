@@ -242,15 +242,16 @@ for (name, s), (clean, noisy, rows) in outputs.items():
 
 # %% [markdown]
 # ## E — the images
-# `camera` at the largest σ: clean, noisy, then each denoiser's output with its PSNR (top),
-# and the same for the second image (bottom).
+# `camera` at the largest σ: clean, noisy, then the outputs of mplib's K-SVD, scikit-learn's
+# recipe and TV with their PSNR (top), and the same for the second image (bottom).
 
 # %%
 s_max = max(sigmas)
 for row, name in enumerate(denoise_images[:2]):
     clean, noisy, rows = outputs[name, s_max]
     panels = [("clean", clean), (f"noisy {psnr(clean, noisy):.1f} dB", noisy)] + [
-        (f"{NAMES[r.method].split(' (')[0]} {r.psnr:.1f} dB", r.image) for r in rows[:3]]
+        (f"{NAMES[r.method].split(' (')[0]} {r.psnr:.1f} dB", r.image) for r in rows
+        if r.method != "wavelet"]
     for ax, (title, img) in zip(ax_img[5 * row: 5 * row + 5], panels):
         ax.imshow(np.clip(img, 0, 1), cmap="gray", vmin=0, vmax=1)
         ax.set_title(title, fontsize=6)
