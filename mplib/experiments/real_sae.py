@@ -124,7 +124,7 @@ class CNNResult(NamedTuple):
 
 
 def train_cnn(X_train: np.ndarray, y_train: np.ndarray, X_eval: np.ndarray, y_eval: np.ndarray,
-              *, epochs: int = 8, batch_size: int = 64, lr: float = 2e-3,
+              *, epochs: int = 8, batch_size: int = 64, lr: float = 3e-3,
               seed: int = 0) -> CNNResult:
     """Train :class:`DigitCNN` with Adam and a cosine schedule (cross-entropy); seeded.
 
@@ -332,7 +332,7 @@ def load_backbone(name: str, *, n_train: int, n_eval: int, seed: int = 0,
             raise ValueError(f"{arg} must be a positive int, got {v!r}")
     key = dict(name=name, n_train=n_train, n_eval=n_eval, seed=seed, n_digits=list(n_digits))
     key.update(cnn_epochs=cnn_epochs if name == "cnn" else None,
-               lm_tokens=lm_tokens if name == "smollm2" else None, version=2)
+               lm_tokens=lm_tokens if name == "smollm2" else None, version=3)
 
     def compute():
         if name in ("patches", "cnn"):
