@@ -13,7 +13,7 @@ from mplib.repro import repo_root
 ROOT = repo_root()
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.py"))
 STEM = re.compile(r"^((fig\d{2}[a-z]?(_\d{2})?|table\d+|teach_\d{2})_[a-z0-9_]+|[a-z0-9]+_tour"
-                  r"|workshop_[a-z0-9_]+)$")
+                  r"|workshop_[a-z0-9_]+|(dm|ts)_[a-z0-9_]+)$")
 
 
 def test_there_are_notebooks():
@@ -23,7 +23,8 @@ def test_there_are_notebooks():
 @pytest.mark.parametrize("nb", NOTEBOOKS, ids=lambda p: p.stem)
 def test_stem_naming(nb):
     assert STEM.match(nb.stem), (
-        f"{nb.name}: stem must be figNN_slug, tableN_slug, teach_NN_slug or <topic>_tour")
+        f"{nb.name}: stem must be figNN_slug, tableN_slug, teach_NN_slug, workshop_slug, "
+        f"dm_slug / ts_slug (the dark-matter and tokenizer-transplant papers) or <topic>_tour")
 
 
 @pytest.mark.parametrize("nb", NOTEBOOKS, ids=lambda p: p.stem)
