@@ -11,8 +11,8 @@ two vocabularies through such keys. A key is one of
 
 Junk entries (BERT's ``[unusedN]``) get no key: zero rows, never anchors, never approximated.
 
-Rules
------
+The rules:
+
 ``"mergekit"``
     mergekit's rule exactly (``mergekit/tokenizer/normalization.py``). The marker comes from the
     tokenizer's class: GPT-2/OpenAI-GPT/Qwen2 classes → ``Ġ``; Llama/T5/Gemma classes → ``▁``
