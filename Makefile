@@ -92,6 +92,16 @@ lab: $(STAMP)  ## JupyterLab on notebooks/: each .py opens as a notebook and sav
 	$(VENV)/bin/jupyter lab --ServerApp.root_dir=$(CURDIR) --LabApp.default_url=/lab/tree/notebooks \
 	  $(if $(filter 0,$(shell id -u)),--allow-root) $(LAB_ARGS)
 
+test-browser: $(STAMP)  ## headless Chromium runs a notebook in JupyterLab; screenshot figures/lab_screenshot.png
+	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || \
+	  { if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+	    $$SUDO apt-get update -q && $$SUDO apt-get install -y -q chromium chromium-driver; }
+	@$(PY) -c 'import selenium' 2>/dev/null || $(PY) -m pip install --quiet -e '.[browser]'
+	@mkdir -p $(LAB_SETTINGS) figures
+	@echo '{"@jupyterlab/docmanager-extension:plugin": {"defaultViewers": {"python": "Jupytext Notebook"}}}' \
+	  > $(LAB_SETTINGS)/overrides.json
+	$(PY) tests/teaching/browser_lab.py $(if $(STEM),--stem $(STEM))
+
 test: $(STAMP)  ## run the unit tests, then every notebook with the smoke preset
 	$(PY) -m pytest -n 2 $(PYTEST_ARGS)
 	OMP_NUM_THREADS=1 $(MAKE) --no-print-directory -j2 figures PRESET=smoke

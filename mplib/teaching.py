@@ -410,7 +410,10 @@ def explore(fn: Callable[..., Any], **controls: Slider | Choice | Any) -> Any:
                        continuous_update=False)  # fmt: skip
         return w.fixed(c)
 
-    return w.interact(fn, **{k: widget(k, c) for k, c in controls.items()})
+    def call(**kwargs: Any) -> Any:  # only the controls: fn's other defaults stay as they are
+        return fn(**kwargs)
+
+    return w.interact(call, **{k: widget(k, c) for k, c in controls.items()})
 
 
 # ---------------------------------------------------------------------------------------------

@@ -4,6 +4,8 @@
 #     text_representation:
 #       extension: .py
 #       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
 #   kernelspec:
 #     display_name: mplib (.venv)
 #     language: python
@@ -93,6 +95,7 @@ ax_b = fig.add_subplot(2, 3, 2)
 ax_c = fig.add_subplot(2, 3, 3, projection="3d")
 ax_d = fig.add_subplot(2, 3, (4, 5))
 ax_e = fig.add_subplot(2, 3, 6)
+plt.close(fig)  # filled panel by panel below and shown once, complete, at the end
 
 # %% [markdown]
 # ## A — a sparse signal

@@ -110,6 +110,7 @@ def erc(D, S):
 
 fig = plt.figure(figsize=(7.0, 5.0), layout="constrained")
 axd = fig.subplot_mosaic([["orth", "pt"], ["erc", "share"]])
+plt.close(fig)  # filled panel by panel below and shown once, complete, at the end
 
 # %% [markdown]
 # ## A — OMP's residual is orthogonal to the chosen atoms

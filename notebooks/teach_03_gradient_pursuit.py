@@ -106,6 +106,7 @@ def relative_energy(X, codes, D):
 
 fig = plt.figure(figsize=(7.0, 5.0), layout="constrained")
 axd = fig.subplot_mosaic([["decay", "batched"], ["cost", "reference"]])
+plt.close(fig)  # filled panel by panel below and shown once, complete, at the end
 
 # %% [markdown]
 # ## A — accuracy per step

@@ -78,6 +78,7 @@ cfg = TrainConfig(n_steps=n_steps, progress=False)
 
 fig = plt.figure(figsize=(7.0, 4.8), layout="constrained")
 axd = fig.subplot_mosaic([["unroll", "absorb", "absorb"], ["gram0", "gram1", "gram2"]])
+plt.close(fig)  # filled panel by panel below and shown once, complete, at the end
 
 # %% [markdown]
 # ## Train the tiny SAEs (or load them from the run cache)
