@@ -40,7 +40,7 @@ help:  ## list the targets
 # configured and from TORCH_INDEX otherwise. An unreachable index only warns.
 TORCH_INDEX ?= https://download.pytorch.org/whl/cpu
 
-venv: $(STAMP)  ## create .venv (torch==2.13.0+cpu first, then mplib[dev,models,lab,scale,docs])
+venv: $(STAMP)  ## create .venv (torch==2.13.0+cpu first, then mplib[dev,models,lab,scale,docs,oracles])
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)

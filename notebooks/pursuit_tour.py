@@ -105,7 +105,8 @@ toy_D = np.stack([np.cos(np.radians(toy_angles)), np.sin(np.radians(toy_angles))
 toy_x = np.array([[np.cos(np.radians(toy_signal_angle)), np.sin(np.radians(toy_signal_angle))]])
 toy = {}
 for algo in ALGOS:
-    path = sparse_encode(toy_x, toy_D, algorithm=algo, n_nonzero_coefs=toy_steps, return_path=True).path[:, 0]
+    steps = toy_steps if algo == "mp" else min(toy_steps, toy_x.shape[1])  # orthogonal pursuits: <= n_features
+    path = sparse_encode(toy_x, toy_D, algorithm=algo, n_nonzero_coefs=steps, return_path=True).path[:, 0]
     residuals = np.vstack([toy_x, toy_x - path @ toy_D])  # r_0 = x, then after each step
     added = (path != 0) & ~np.vstack([np.zeros((1, len(toy_D)), bool), path[:-1] != 0])
     moved = np.abs(np.diff(path, axis=0, prepend=0)).argmax(1)  # MP may re-pick an atom
