@@ -53,7 +53,7 @@ class DarkMatterConfig:
     zipf_exponent: float = 1.0
     """Firing probability ∝ (rank + 1)^(−exponent), normalised."""
     size_mean: float = 1.0
-    """Mean of the activation sizes |N(size_mean, size_std)|."""
+    """Mean of the activation sizes ``|N(size_mean, size_std)|``."""
     size_std: float = 0.15
     """Spread of the sizes ("steady sizes" when small, the mechanism of the paper's Fig. 14)."""
     shared_cosine: float = 0.0

@@ -346,6 +346,7 @@ def ksvd(X: Any, n_atoms: int, *, k: int | None = None, tol: float | None = None
     residual without atom ``j``, restricted to the signals that use ``j`` (so supports stay
     fixed and sparsity is preserved); atoms are updated in order, each seeing the previous
     ones' updates. Unused atoms are replaced by the worst-represented signals.
+
     {common}
     approximate : bool, default=False
         One power-iteration step from the current atom instead of the exact SVD
@@ -393,6 +394,7 @@ def mod(X: Any, n_atoms: int, *, k: int | None = None, tol: float | None = None,
     ``D = (ZᵀZ)⁻¹ Zᵀ X`` (over the atoms in use), its rows rescaled to unit norm and the
     codes by the inverse factors (``Z D`` unchanged). Unused atoms are replaced by the
     worst-represented signals.
+
     {common}
 
     Returns

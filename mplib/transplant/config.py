@@ -41,7 +41,7 @@ class TransplantConfig:
     center: bool = False
     """Centred OMP (our labelled variant for donors without an output head)."""
     normalize_selection: bool = False
-    """OMP ablation: select by |⟨r, a⟩| / ‖a‖."""
+    """OMP ablation: select by the correlation divided by the atom norm, ``|<r, a>| / ||a||``."""
     strict: bool = True
     """Refuse k >= D_d (mergekit mode); False stops targets cleanly on dependent atoms."""
     weight_scheme: str = "distance_proportional"
