@@ -55,7 +55,14 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 import mplib
-from mplib.experiments.real_sae import KINDS, LABELS, SUBSTITUTES, family_sweep
+from mplib.experiments.real_sae import (
+    COLORS,
+    KINDS,
+    LABELS,
+    SUBSTITUTES,
+    TITLES,
+    family_sweep,
+)
 from mplib.plotting import save_figure, use_style
 from mplib.results import claim, format_claims
 
@@ -71,15 +78,7 @@ sweep = family_sweep(backbones, ks=ks, seed=seed, n_train=n_train, n_eval=n_eval
                      cnn_epochs=cnn_epochs, lm_tokens=lm_tokens, expansion=expansion,
                      expansion_lm=expansion_lm, n_steps=n_steps, n_steps_lm=n_steps_lm,
                      batch_size=batch_size, lr=lr, device=device, n_digits=n_digits)
-COLORS = {"relu": "#4C72B0", "topk": "#55A868", "batchtopk": "#8172B2", "jumprelu": "#CCB974",
-          "mp": "#C44E52"}
-TITLES = {"patches": "(a) MNIST 8×8 patches", "cnn": "(b) MNIST CNN features",
-          "minilm": "(c) MiniLM layer 3", "smollm2": "(d) SmolLM2 block 15"}
-sizes = {name: {"d": s.backbone.X_train.shape[1], "p": s.cfg.expansion
-                * s.backbone.X_train.shape[1], "expansion": s.cfg.expansion,
-                "n_steps": s.cfg.n_steps, "n_train": len(s.backbone.X_train),
-                "n_eval": len(s.backbone.X_eval), **s.backbone.info}
-         for name, s in sweep.items()}
+sizes = {name: s.sizes() for name, s in sweep.items()}
 for name, s in sizes.items():
     print(name, {k: v for k, v in s.items() if k != "substitute"})
 

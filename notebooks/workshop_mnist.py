@@ -62,6 +62,7 @@ import numpy as np
 import mplib
 from mplib.datasets import load_mnist
 from mplib.experiments.real_sae import (
+    COLORS,
     LABELS,
     adaptive_k_curve,
     progressive_reconstruction,
@@ -73,8 +74,6 @@ from mplib.results import claim, format_claims
 
 STEM = "workshop_mnist"
 KINDS = ["relu", "jumprelu", "topk", "batchtopk", "mp"]
-COLORS = {"relu": "#4C72B0", "topk": "#55A868", "batchtopk": "#8172B2", "jumprelu": "#CCB974",
-          "mp": "#C44E52"}
 params = dict(preset=preset, seed=seed, n_train=n_train, n_eval=n_eval, p=p, k=k,
               batch_size=batch_size, epochs=epochs, lr=lr, n_atoms_max=n_atoms_max,
               n_show=n_show, digit=digit)

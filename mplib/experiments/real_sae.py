@@ -43,8 +43,12 @@ from mplib.repro import cached, derive_seed
 
 __all__ = [
     "BACKBONES",
+    "COLORS",
     "KINDS",
     "Backbone",
+    "LABELS",
+    "SUBSTITUTES",
+    "TITLES",
     "DigitCNN",
     "FamilyConfig",
     "FamilyRun",
@@ -67,6 +71,12 @@ BACKBONES = ("patches", "cnn", "minilm", "smollm2")
 KINDS = ("relu", "topk", "batchtopk", "jumprelu", "mp")
 LABELS = {"relu": "ReLU", "topk": "TopK", "batchtopk": "BatchTopK", "jumprelu": "JumpReLU",
           "mp": "MP-SAE"}
+COLORS = {"relu": "#4C72B0", "topk": "#55A868", "batchtopk": "#8172B2", "jumprelu": "#CCB974",
+          "mp": "#C44E52"}
+"""One colour per SAE kind, the same in every figure of this module."""
+TITLES = {"patches": "(a) MNIST 8×8 patches", "cnn": "(b) MNIST CNN features",
+          "minilm": "(c) MiniLM layer 3", "smollm2": "(d) SmolLM2 block 15"}
+"""Panel titles of the four backbones (Fig. 5's panel letters)."""
 SUBSTITUTES = {
     "patches": "8×8 patches of real MNIST digits (d = 64), not SigLIP on ImageNet",
     "cnn": "7×7×64 feature map of a CNN trained here on MNIST (d = 64), not DINOv2 on ImageNet",
@@ -712,6 +722,13 @@ class BackboneRuns(NamedTuple):
     runs: list
     """:class:`FamilyRun` list (kinds × ks)."""
     cfg: FamilyConfig
+
+    def sizes(self) -> dict:
+        """Return the JSON-able sizes: d, p, expansion, steps, train/eval counts, backbone info."""
+        d = self.backbone.X_train.shape[1]
+        return {"d": d, "p": self.cfg.expansion * d, "expansion": self.cfg.expansion,
+                "n_steps": self.cfg.n_steps, "n_train": len(self.backbone.X_train),
+                "n_eval": len(self.backbone.X_eval), **self.backbone.info}
 
     def get(self, kind: str, k: int) -> FamilyRun:
         """Return the run of ``kind`` trained at ``k``."""
