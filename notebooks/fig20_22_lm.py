@@ -42,8 +42,9 @@
 # cosine decay (our choice); peak learning rate 3e-3 here (paper 1e-3) because our runs are
 # 30–100x shorter than the paper's ~40,000 steps.
 #
-# Runtime on 2 CPU cores with the activation store cached: smoke ≈ 20 s, quick ≈ 2 min idle
-# (8 min measured with three other jobs on the two cores), full ≈ 5 min idle; the `paper` preset (L0 100, batch 5,000, 40,000 steps, `device=cuda`) is
+# Runtime on 2 CPU cores with the activation store cached, measured only with other jobs on
+# the same cores: smoke 17–28 s, quick 8 min, full 46 min (load average ≈ 16); idle times are
+# not measured yet. The `paper` preset (L0 100, batch 5,000, 40,000 steps, `device=cuda`) is
 # GPU-sized and not part of `make figures`.
 
 # %% tags=["parameters"]
